@@ -1,0 +1,159 @@
+"""One small interface over every runnable variant of a model.
+
+A backend maps mixture magnitudes ``(batch, channels, bins, frames)`` float32 to masks
+``(batch, sources, channels, bins, frames)`` float32, both numpy arrays, and describes itself
+(name, precision, file size, provider) and the audio config it expects. Separation, comparison
+and benchmarking take any backend, so every variant is treated alike.
+
+This module imports no torch at import time: the ONNX path must run without it.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .config import AudioConfig
+from .jobs import UserError
+
+
+class Backend(ABC):
+    kind: str = "abstract"       # "pytorch", "torchscript", "onnx", ...
+    precision: str = "fp32"
+    provider: str = "cpu"
+
+    def __init__(self, audio: AudioConfig, path: Optional[Path] = None, name: str = ""):
+        self.audio = audio
+        self.path = Path(path) if path is not None else None
+        self.name = name or self.kind
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.audio.sources
+
+    @property
+    def file_size(self) -> Optional[int]:
+        return self.path.stat().st_size if self.path is not None and self.path.exists() else None
+
+    @abstractmethod
+    def run(self, mag: np.ndarray) -> np.ndarray:
+        """``(B, C, F, T)`` magnitudes -> ``(B, S, C, F, T)`` masks."""
+
+    def __call__(self, mag: np.ndarray) -> np.ndarray:
+        return self.run(mag)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "precision": self.precision,
+                "provider": self.provider, "path": str(self.path) if self.path else None,
+                "file_size": self.file_size, "sources": list(self.sources)}
+
+    def close(self) -> None:
+        """Release resources (sessions, threads); the backend is unusable afterwards."""
+
+
+def set_torch_threads(threads: Optional[int]) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+class TorchBackend(Backend):
+    """The PyTorch model itself (eager mode), in float32 on the CPU."""
+
+    kind = "pytorch"
+    provider = "torch-cpu"
+
+    def __init__(self, model, audio: AudioConfig, path: Optional[Path] = None,
+                 threads: Optional[int] = None, name: str = "PyTorch FP32"):
+        import torch
+
+        super().__init__(audio, path, name)
+        set_torch_threads(threads)
+        # channels-last lets oneDNN pick faster convolution kernels on the CPU.
+        self.model = model.eval().to(memory_format=torch.channels_last)
+
+    def run(self, mag: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(mag, dtype=np.float32))
+            return self.model(x).numpy()
+
+
+class FunctionBackend(Backend):
+    """A backend over a plain function: for tests and tools (e.g. an ideal-mask oracle)."""
+
+    kind = "function"
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], audio: AudioConfig,
+                 name: str = "function"):
+        super().__init__(audio, None, name)
+        self.fn = fn
+
+    def run(self, mag: np.ndarray) -> np.ndarray:
+        return self.fn(mag)
+
+
+def identity_backend(audio: AudioConfig) -> FunctionBackend:
+    """Masks of one for every source: each stem equals the mixture."""
+    n = len(audio.sources)
+
+    def ones(mag: np.ndarray) -> np.ndarray:
+        return np.ones((mag.shape[0], n) + mag.shape[1:], dtype=np.float32)
+
+    return FunctionBackend(ones, audio, "identity")
+
+
+# ----------------------------------------------------------------------------- loading
+
+@dataclass
+class BackendLoader:
+    """``accepts(path)`` decides from the file; ``load(path, threads)`` builds the backend."""
+    name: str
+    accepts: Callable[[Path], bool]
+    load: Callable[[Path, Optional[int]], Backend]
+
+
+LOADERS: list[BackendLoader] = []
+
+
+def register_loader(loader: BackendLoader) -> None:
+    LOADERS.insert(0, loader)
+
+
+def _is_checkpoint(path: Path) -> bool:
+    from .checkpoint import CHECKPOINT_SUFFIXES
+
+    return path.suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def _load_checkpoint(path: Path, threads: Optional[int]) -> Backend:
+    from .checkpoint import load_bundle
+
+    bundle = load_bundle(path)
+    return TorchBackend(bundle.build(), bundle.audio, path, threads)
+
+
+LOADERS.append(BackendLoader("checkpoint", _is_checkpoint, _load_checkpoint))
+
+
+def load_backend(path: Path | str, threads: Optional[int] = None) -> Backend:
+    """The backend for any model file: a checkpoint bundle or an exported variant."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError("does not exist", path)
+    for loader in LOADERS:
+        if loader.accepts(path):
+            return loader.load(path, threads)
+    known = ", ".join(sorted({l.name for l in LOADERS}))
+    raise UserError(f"is not a model file TFSWA Studio can run (known kinds: {known})", path)
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)

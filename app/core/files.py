@@ -1,0 +1,83 @@
+"""Safe file writing: write to a temporary name beside the target, rename when complete.
+
+An existing file is never replaced unless the caller says so, and an interrupted write
+(error, Ctrl-C, Cancel) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+from .jobs import UserError
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def check_writable(target: Path, overwrite: bool) -> None:
+    """Raise :class:`UserError` if ``target`` exists (and may not be replaced) or its folder
+    cannot be written."""
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise UserError("already exists; not overwriting it", target,
+                        "Choose another name, remove the file, or allow overwriting "
+                        "(--overwrite on the command line).")
+    if target.is_dir():
+        raise UserError("is a folder, not a file", target)
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the folder: {exc.strerror or exc}", folder) from exc
+    if not os.access(folder, os.W_OK):
+        raise UserError("the folder is not writable", folder,
+                        "Choose a folder you can write to.")
+
+
+def partial_path(target: Path) -> Path:
+    """A unique temporary name in the target's folder (so the final rename is atomic)."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+
+
+def commit(partial: Path, target: Path, overwrite: bool) -> None:
+    """Move a finished temporary file onto its final name."""
+    if Path(target).exists() and not overwrite:
+        remove_quietly(partial)
+        raise UserError("appeared while writing; not overwriting it", target)
+    os.replace(partial, target)
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        Path(path).unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is renamed to ``target``, on any
+    exception (including KeyboardInterrupt) it is removed."""
+    target = Path(target)
+    check_writable(target, overwrite)
+    tmp = partial_path(target)
+    try:
+        yield tmp
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    commit(tmp, target, overwrite)
+
+
+def describe_os_error(exc: OSError, path: Path) -> UserError:
+    """Turn an OSError while writing into a message a person can act on."""
+    import errno
+
+    if exc.errno == errno.ENOSPC:
+        return UserError("the disk is full", path, "Free some space or choose another folder.")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserError("permission denied (read-only folder?)", path,
+                         "Choose a folder you can write to.")
+    return UserError(f"cannot write: {exc.strerror or exc}", path)

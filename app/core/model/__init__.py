@@ -1,0 +1,19 @@
+"""TFSWA-UNet (Yao et al., EURASIP J. Adv. Signal Process. 2025:39)."""
+
+from __future__ import annotations
+
+from ..config import PRESETS, AudioConfig, ModelConfig, preset
+from .unet import TFSWAUNet
+
+
+def build_model(config: ModelConfig, audio: AudioConfig) -> TFSWAUNet:
+    """The network for a model config and the audio config it runs on."""
+    return TFSWAUNet(config, n_sources=len(audio.sources), subbands=audio.subbands,
+                     in_channels=audio.channels)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["TFSWAUNet", "build_model", "count_parameters", "PRESETS", "preset", "ModelConfig"]

@@ -1,0 +1,60 @@
+"""Multi-head self-attention over token sequences, written with plain matmuls.
+
+Plain ``matmul``/``softmax`` (instead of a fused kernel) keeps the module traceable,
+scriptable, exportable to any ONNX opset and quantizable by ONNX Runtime's MatMul rules.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+# Additive mask value for forbidden pairs: exp(-1e4) underflows to exactly 0 in float32 and
+# float16, and unlike -inf it never produces NaN for a row whose keys are all forbidden.
+MASK_VALUE = -1.0e4
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Self-attention on ``x`` of shape ``(batch, tokens, dim)``.
+
+    ``bias`` is an additive term broadcastable to ``(batch, heads, tokens, tokens)``
+    (relative position bias, window masks).
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not a multiple of heads {heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.attn_drop = nn.Dropout(dropout)
+        self.proj_drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # (batch, heads, tokens, head_dim)
+        scores = torch.matmul(q * self.scale, k.transpose(-2, -1))
+        if bias is not None:
+            scores = scores + bias
+        attn = self.attn_drop(torch.softmax(scores, dim=-1))
+        out = torch.matmul(attn, v).transpose(1, 2).reshape(b, n, c)
+        return self.proj_drop(self.proj(out))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, ratio: float, dropout: float = 0.0):
+        super().__init__()
+        hidden = max(1, int(round(dim * ratio)))
+        self.net = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(hidden, dim), nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

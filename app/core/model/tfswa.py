@@ -1,0 +1,161 @@
+"""The TFSWA bottleneck: time-sequence, frequency-sequence and shifted-window attention.
+
+All modules here take and return feature maps of shape ``(batch, channels, freq, frames)``.
+Shapes are read from the input at run time and nothing branches on tensor values, so the
+modules trace, script and export with dynamic batch and frame axes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .attention import MASK_VALUE, FeedForward, MultiHeadSelfAttention
+
+
+class SequenceAttention(nn.Module):
+    """A pre-norm transformer layer attending along one axis of the map.
+
+    ``along="time"`` is TSA: every frequency bin is a sequence over frames.
+    ``along="freq"`` is FSA: every frame is a sequence over frequency bins.
+    Each position only ever sees positions on its own row (TSA) or column (FSA).
+    """
+
+    def __init__(self, dim: int, heads: int, along: str, mlp_ratio: float, dropout: float):
+        super().__init__()
+        if along not in ("time", "freq"):
+            raise ValueError(f"along must be 'time' or 'freq', not {along!r}")
+        self.along_time = along == "time"
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = MultiHeadSelfAttention(dim, heads, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ffn = FeedForward(dim, mlp_ratio, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, nf, nt = x.shape
+        if self.along_time:  # (b, c, f, t) -> (b*f, t, c)
+            seq = x.permute(0, 2, 3, 1).reshape(b * nf, nt, c)
+        else:                # (b, c, f, t) -> (b*t, f, c)
+            seq = x.permute(0, 3, 2, 1).reshape(b * nt, nf, c)
+        seq = seq + self.attn(self.norm1(seq))
+        seq = seq + self.ffn(self.norm2(seq))
+        if self.along_time:
+            return seq.reshape(b, nf, nt, c).permute(0, 3, 1, 2)
+        return seq.reshape(b, nt, nf, c).permute(0, 3, 2, 1)
+
+
+def window_partition(x: torch.Tensor, wf: int, wt: int) -> torch.Tensor:
+    """``(batch, F, T, C)`` with F, T multiples of the window -> ``(batch*windows, wf*wt, C)``."""
+    b, nf, nt, c = x.shape
+    x = x.reshape(b, nf // wf, wf, nt // wt, wt, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, wf * wt, c)
+
+
+def window_reverse(w: torch.Tensor, wf: int, wt: int, b: int, nf: int, nt: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`."""
+    c = w.shape[-1]
+    x = w.reshape(b, nf // wf, nt // wt, wf, wt, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, nf, nt, c)
+
+
+def relative_position_index(wf: int, wt: int) -> torch.Tensor:
+    """``(N, N)`` index into a ``((2wf-1)*(2wt-1), heads)`` relative position bias table."""
+    coords = torch.stack(torch.meshgrid(torch.arange(wf), torch.arange(wt), indexing="ij"))
+    coords = coords.flatten(1)                                  # (2, N)
+    rel = coords[:, :, None] - coords[:, None, :]               # (2, N, N)
+    return (rel[0] + wf - 1) * (2 * wt - 1) + (rel[1] + wt - 1)
+
+
+def shifted_window_mask(nf: int, nt: int, valid_f, valid_t, window: tuple[int, int],
+                        shift: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """Additive attention mask ``(windows, N, N)`` for a map cyclically shifted by ``-shift``.
+
+    The padded map has ``nf x nt`` tokens, of which the first ``valid_f x valid_t`` (before the
+    shift) are real. After ``roll(-shift)``, the token at shifted position p came from original
+    position ``(p + s) % n``; the last ``s`` positions wrapped around from the start. Two tokens
+    of one window may attend to each other only if both or neither wrapped (along each axis),
+    so wrapped regions stay apart; padded tokens are never attended to. With zero shift this is
+    plain window attention with padding masked.
+    """
+    wf, wt = window
+    sf, st = shift
+    f = torch.arange(nf, device=device)
+    t = torch.arange(nt, device=device)
+    wrapped_f = (f >= nf - sf).long()
+    wrapped_t = (t >= nt - st).long()
+    region = (wrapped_f[:, None] * 2 + wrapped_t[None, :]).to(torch.float32)
+    real_f = ((f + sf) % nf) < valid_f
+    real_t = ((t + st) % nt) < valid_t
+    real = (real_f[:, None] & real_t[None, :]).to(torch.float32)
+    ids = window_partition(torch.stack([region, real], dim=-1)[None], wf, wt)  # (nW, N, 2)
+    same_region = ids[:, :, None, 0] == ids[:, None, :, 0]
+    key_real = ids[:, None, :, 1] > 0.5
+    allowed = same_region & key_real
+    zero = torch.zeros((), dtype=torch.float32, device=device)
+    return torch.where(allowed, zero, zero + MASK_VALUE)
+
+
+class SwinLayer(nn.Module):
+    """Window attention over local ``window`` regions (W-MSA), or shifted by half a window
+    with the cyclic-shift mask (SW-MSA), followed by a feed-forward network."""
+
+    def __init__(self, dim: int, heads: int, window: tuple[int, int], shifted: bool,
+                 mlp_ratio: float, dropout: float):
+        super().__init__()
+        self.wf, self.wt = int(window[0]), int(window[1])
+        self.sf = self.wf // 2 if shifted else 0
+        self.st = self.wt // 2 if shifted else 0
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = MultiHeadSelfAttention(dim, heads, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ffn = FeedForward(dim, mlp_ratio, dropout)
+        n_rel = (2 * self.wf - 1) * (2 * self.wt - 1)
+        self.rel_bias = nn.Parameter(torch.zeros(n_rel, heads))
+        nn.init.trunc_normal_(self.rel_bias, std=0.02)
+        self.register_buffer("rel_index", relative_position_index(self.wf, self.wt).flatten(),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, nf, nt = x.shape
+        wf, wt = self.wf, self.wt
+        pad_f = (wf - nf % wf) % wf
+        pad_t = (wt - nt % wt) % wt
+        h = x.permute(0, 2, 3, 1)                                  # (b, f, t, c)
+        y = F.pad(self.norm1(h), (0, 0, 0, pad_t, 0, pad_f))
+        pf, pt = nf + pad_f, nt + pad_t
+        y = torch.roll(y, shifts=(-self.sf, -self.st), dims=(1, 2))
+        windows = window_partition(y, wf, wt)                     # (b*nW, N, c)
+        n = wf * wt
+        mask = shifted_window_mask(pf, pt, nf, nt, (wf, wt), (self.sf, self.st), x.device)
+        rel = self.rel_bias[self.rel_index].reshape(n, n, self.heads).permute(2, 0, 1)
+        bias = rel[None, None] + mask[None, :, None]               # (1, nW, heads, N, N)
+        bias = bias.expand(b, -1, -1, -1, -1).reshape(-1, self.heads, n, n)
+        windows = self.attn(windows, bias.to(windows.dtype))
+        y = window_reverse(windows, wf, wt, b, pf, pt)
+        y = torch.roll(y, shifts=(self.sf, self.st), dims=(1, 2))[:, :nf, :nt]
+        h = h + y
+        h = h + self.ffn(self.norm2(h))
+        return h.permute(0, 3, 1, 2)
+
+
+class TFSWABlock(nn.Module):
+    """One bottleneck block: a depthwise-conv position encoding, TSA, FSA, then the Swin pair
+    (W-MSA, SW-MSA). ``(batch, dim, freq, frames)`` in and out."""
+
+    def __init__(self, dim: int, heads: int, window: tuple[int, int], mlp_ratio: float,
+                 dropout: float):
+        super().__init__()
+        self.pos = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.tsa = SequenceAttention(dim, heads, "time", mlp_ratio, dropout)
+        self.fsa = SequenceAttention(dim, heads, "freq", mlp_ratio, dropout)
+        self.wmsa = SwinLayer(dim, heads, window, False, mlp_ratio, dropout)
+        self.swmsa = SwinLayer(dim, heads, window, True, mlp_ratio, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.pos(x)
+        x = self.tsa(x)
+        x = self.fsa(x)
+        x = self.wmsa(x)
+        return self.swmsa(x)
