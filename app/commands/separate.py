@@ -1,0 +1,72 @@
+"""``tfswa-studio separate AUDIO...``: split songs into stems."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..core.backends import load_backend
+from ..core.jobs import UserError
+from ..core.resources import demo_model
+from ..core.separate import SeparationOptions, separate_file
+from ..terminal import TerminalProgress
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("separate", help="separate audio files into stems",
+                       description="Separate audio files into stems, written as "
+                                   "OUT/{track}/{stem}.{format}.")
+    p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, MP3)")
+    p.add_argument("--model", help="checkpoint or exported model (default: the bundled demo model)")
+    p.add_argument("--out", default="separated", help="output folder (default: ./separated)")
+    p.add_argument("--format", choices=["wav", "flac"], default="wav")
+    p.add_argument("--bits", choices=["16", "24", "float"], default="24",
+                   help="sample format of the stems (default 24-bit; float is WAV only)")
+    p.add_argument("--segment", type=float, help="segment length in seconds (default: the model's)")
+    p.add_argument("--overlap", type=float, default=0.25, help="overlap between segments, 0..0.9")
+    p.add_argument("--exact-sum", action="store_true",
+                   help="make the stems add up to the mixture exactly (last stem takes the rest)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing stem files")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    return p
+
+
+def run(args) -> int:
+    from ..cli import print_json
+
+    model = args.model or demo_model()
+    if model is None:
+        raise UserError("no model given and no demo model is installed",
+                        hint="Pass --model CKPT (make an untrained one with "
+                             "'tfswa-studio init --out model.pt').")
+    backend = load_backend(model, threads=args.threads)
+    options = SeparationOptions(segment=args.segment, overlap=args.overlap,
+                                exact_sum=args.exact_sum)
+    options.validate()
+    results, failures = [], 0
+    for audio in args.audio:
+        bar = TerminalProgress(Path(audio).name, quiet=args.json)
+        try:
+            result = separate_file(audio, backend, args.out, options, fmt=args.format,
+                                   subtype=args.bits, overwrite=args.overwrite, progress=bar)
+        except UserError as exc:
+            bar.done()
+            print(f"error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        bar.done()
+        results.append(result)
+        if not args.json:
+            for warning in result.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            print(f"{result.input.name}: {result.duration_s:.1f} s of audio in "
+                  f"{result.elapsed_s:.1f} s = {result.speed:.1f}x real time "
+                  f"(real-time factor {result.realtime_factor:.3f}) with {backend.name}")
+            for stem, path in result.outputs.items():
+                print(f"  {stem:<14} {path}")
+    if args.json:
+        print_json([{**r.__dict__, "speed": r.speed, "realtime_factor": r.realtime_factor}
+                    for r in results])
+    return 1 if failures else 0

@@ -1,0 +1,91 @@
+"""A summary of a model bundle: what ``tfswa-studio info`` prints and the Model tab shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .checkpoint import ModelBundle
+from .config import AudioConfig, ModelConfig
+
+
+@dataclass
+class StageInfo:
+    name: str
+    kind: str
+    parameters: int
+    output_shape: list[int]
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    path: Optional[Path]
+    preset: str
+    parameters: int
+    size_bytes: Optional[int]
+    model_config: dict[str, Any]
+    audio_config: dict[str, Any]
+    sources: list[str]
+    input_shape: list[int]
+    output_shape: list[int]
+    stages: list[StageInfo] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def stage_table(model, input_shape: tuple[int, ...]) -> tuple[list[StageInfo], list[int]]:
+    """Run one forward pass on zeros of ``input_shape``, recording each stage's output."""
+    shapes: dict[str, list[int]] = {}
+    hooks = []
+    for name, module in model.stages():
+        def hook(_mod, _inp, out, name=name):
+            shapes[name] = list(out.shape)
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            out = model(torch.zeros(input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = [StageInfo(name, type(module).__name__,
+                      sum(p.numel() for p in module.parameters()), shapes.get(name, []))
+            for name, module in model.stages()]
+    return rows, list(out.shape)
+
+
+def model_info(bundle: ModelBundle) -> ModelInfo:
+    model = bundle.build()
+    audio: AudioConfig = bundle.audio
+    config: ModelConfig = bundle.model_config
+    input_shape = (1, audio.channels, audio.n_bins, audio.segment_frames)
+    stages, out_shape = stage_table(model, input_shape)
+    size = bundle.path.stat().st_size if bundle.path and bundle.path.exists() else None
+    return ModelInfo(
+        name=bundle.name, path=bundle.path, preset=config.preset,
+        parameters=sum(p.numel() for p in model.parameters()), size_bytes=size,
+        model_config=config.to_dict(), audio_config=audio.to_dict(),
+        sources=list(audio.sources), input_shape=list(input_shape), output_shape=out_shape,
+        stages=stages, metadata=dict(bundle.metadata),
+    )
+
+
+def human_bytes(n: Optional[int]) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def human_count(n: int) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.2f} M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f} k"
+    return str(n)
