@@ -1,0 +1,32 @@
+"""Shared test setup: Qt offscreen, a bounded thread count, small reusable fixtures."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _limit_threads():
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def tiny_config():
+    """A very small TFSWA-UNet (a few thousand parameters) for fast end-to-end tests."""
+    from app.core.config import ModelConfig
+
+    return ModelConfig(preset="custom", channels=(4, 8), dim=8, blocks=1, heads=2, window=(2, 2),
+                       mlp_ratio=2.0)
