@@ -8,6 +8,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
+from ..spectral import to_subbands_torch
 from .blocks import Down, ResBlock, Up
 from .tfswa import TFSWABlock
 
@@ -59,9 +60,7 @@ class TFSWAUNet(nn.Module):
         pad_f = (fm - nf % fm) % fm
         pad_t = (self.multiple - nt % self.multiple) % self.multiple
         x = F.pad(torch.log1p(mag), (0, pad_t, 0, pad_f))
-        pf, pt = nf + pad_f, nt + pad_t
-        band = pf // k
-        x = x.reshape(b, c * k, band, pt)            # sub-bands stacked as channels
+        x = to_subbands_torch(x, k)                   # (b, c*k, band, pt): bands as channels
 
         x = self.stem(x)
         skips = [x]
@@ -76,5 +75,6 @@ class TFSWAUNet(nn.Module):
             x = up(x, skips.pop())
 
         masks = torch.sigmoid(self.head(x))           # (b, sources*c*k, band, pt)
+        band, pt = masks.shape[2], masks.shape[3]
         masks = masks.reshape(b, self.n_sources, c, k * band, pt)
         return masks[:, :, :, :nf, :nt]
