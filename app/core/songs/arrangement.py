@@ -1,0 +1,160 @@
+"""A song's arrangement, composed from a seed: tempo, key, chords, sections and the notes of
+every part (drums, bass, harmony instruments, the vocal line).
+
+Everything here is in beats; ``Arrangement.seconds`` converts. The same seed and options give
+the same arrangement on every machine (numpy's PCG64 generator).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .instruments import BASSES, DRUM_KITS, HARMONY, SUSTAINED_STYLES, VOICE_LAYERS, Instrument
+from .theory import MODE_WEIGHTS, PROGRESSIONS, Chord, Key
+
+STEMS = ("vocals", "drums", "bass", "other")
+
+
+@dataclass(frozen=True)
+class Note:
+    start: float             # beats from the song start
+    length: float            # beats
+    pitch: int               # MIDI pitch (drums: the GM percussion key)
+    velocity: int            # 1..127
+    syllable: str = ""       # lyrics, vocal notes only
+
+
+@dataclass
+class Part:
+    stem: str                # one of STEMS
+    instrument: Instrument
+    style: str
+    pan: float               # -1 (left) .. 1 (right)
+    level_db: float          # balance inside its stem
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str                # intro, verse, chorus, bridge, outro
+    start_bar: int
+    bars: int
+    chords: tuple[Chord, ...]     # one per bar
+    vocals: bool
+
+
+@dataclass
+class Arrangement:
+    seed: int
+    bpm: float
+    key: Key
+    duration: float          # seconds
+    sections: list[Section]
+    parts: list[Part]
+    voice_register: tuple[int, int]
+
+    @property
+    def beat_seconds(self) -> float:
+        return 60.0 / self.bpm
+
+    def seconds(self, beats: float) -> float:
+        return beats * self.beat_seconds
+
+    def chord_at(self, beat: float) -> Chord:
+        bar = int(beat // 4)
+        for s in self.sections:
+            if s.start_bar <= bar < s.start_bar + s.bars:
+                return s.chords[bar - s.start_bar]
+        return self.sections[-1].chords[-1]
+
+    def stem_parts(self, stem: str) -> list[Part]:
+        return [p for p in self.parts if p.stem == stem]
+
+    @property
+    def vocal_notes(self) -> list[Note]:
+        part = next(p for p in self.parts if p.stem == "vocals" and p.style == "lead")
+        return part.notes
+
+    def describe(self) -> dict:
+        """A JSON-friendly summary (for song.json and the model card)."""
+        return {
+            "seed": self.seed, "tempo_bpm": round(self.bpm, 2), "key": self.key.name,
+            "duration_s": self.duration,
+            "sections": [{"name": s.name, "start_bar": s.start_bar, "bars": s.bars,
+                          "chords": [c.name for c in s.chords], "vocals": s.vocals}
+                         for s in self.sections],
+            "parts": [{"stem": p.stem, "instrument": p.instrument.name,
+                       "program": p.instrument.program, "style": p.style,
+                       "pan": round(p.pan, 2), "notes": len(p.notes)} for p in self.parts],
+            "lyrics": " ".join(n.syllable for n in self.vocal_notes),
+        }
+
+
+FORMS = (
+    ("intro", "verse", "chorus", "verse", "chorus", "bridge", "chorus", "outro"),
+    ("intro", "verse", "verse", "chorus", "verse", "chorus", "chorus", "outro"),
+    ("intro", "chorus", "verse", "chorus", "bridge", "chorus", "outro"),
+    ("verse", "chorus", "verse", "chorus", "bridge", "chorus", "outro"),
+)
+SECTION_BARS = {"intro": (2, 4), "verse": (8,), "chorus": (8,), "bridge": (4,), "outro": (4,)}
+
+
+def choose(rng: np.random.Generator, items, weights=None):
+    """One element of ``items`` (a sequence), optionally weighted."""
+    items = list(items)
+    if weights is not None:
+        w = np.asarray(list(weights), dtype=float)
+        return items[int(rng.choice(len(items), p=w / w.sum()))]
+    return items[int(rng.integers(len(items)))]
+
+
+def plan_sections(rng: np.random.Generator, key: Key, total_bars: int) -> list[Section]:
+    """Sections (with one chord per bar) until ``total_bars`` are covered."""
+    progressions = PROGRESSIONS[key.mode]
+    prog = {name: choose(rng, progressions) for name in ("verse", "chorus", "bridge")}
+    prog["intro"] = prog["outro"] = prog["verse"] if rng.random() < 0.5 else prog["chorus"]
+    sevenths = rng.random() < 0.3
+    form = choose(rng, FORMS)
+    sections, bar = [], 0
+    for name in form * 4:
+        if bar >= total_bars:
+            break
+        options = SECTION_BARS[name]
+        if name == "intro" and total_bars < 8:       # very short songs: no intro at all
+            continue
+        if name == "intro" and total_bars < 24:      # short songs: get to the singing soon
+            options = (1, 2, 2)
+        bars = min(choose(rng, options), total_bars - bar)
+        degrees = prog[name]
+        chords = tuple(key.chord(degrees[i % len(degrees)], sevenths) for i in range(bars))
+        sections.append(Section(name, bar, bars, chords, vocals=name in ("verse", "chorus", "bridge")))
+        bar += bars
+    return sections
+
+
+def compose(seed: int, duration: float, voice_gender: str = "female") -> Arrangement:
+    """The arrangement of song ``seed``, ``duration`` seconds long."""
+    from .melody import vocal_part, voice_layer
+    from .parts import bass_part, drum_part, harmony_parts
+
+    rng = np.random.default_rng(seed)
+    mode = choose(rng, MODE_WEIGHTS, MODE_WEIGHTS.values())
+    key = Key(int(rng.integers(12)), mode)
+    bpm = float(rng.integers(76, 141))
+    total_bars = max(1, math.ceil(duration / (4 * 60.0 / bpm)))
+    sections = plan_sections(rng, key, total_bars)
+    register = (57, 74) if voice_gender == "female" else (45, 64)
+    arr = Arrangement(seed, bpm, key, float(duration), sections, [], register)
+    arr.parts.append(drum_part(rng, arr, choose(rng, DRUM_KITS)))
+    arr.parts.append(bass_part(rng, arr, choose(rng, BASSES)))
+    arr.parts.extend(harmony_parts(rng, arr, HARMONY, SUSTAINED_STYLES))
+    arr.parts.append(vocal_part(rng, arr))
+    if rng.random() < 0.3:
+        arr.parts.append(voice_layer(rng, arr, choose(rng, VOICE_LAYERS)))
+    end = duration / arr.beat_seconds
+    for part in arr.parts:
+        part.notes = [n for n in part.notes if n.start < end]
+    return arr
