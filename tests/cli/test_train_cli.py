@@ -1,0 +1,83 @@
+"""``tfswa-studio train`` and ``evaluate`` end to end on a tiny folder of stems."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from app.cli import main
+from app.core.checkpoint import load_bundle
+from stemdata import make_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("stems"), tracks=3, seconds=1.5, seed=2)
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def small_run(data, out, *extra, batch=("--batch", "1")):
+    return ["train", "--data", str(data), "--out", str(out), "--preset", "small", *batch,
+            "--segment", "0.5", "--epochs", "1", "--steps-per-epoch", "2",
+            "--valid-seconds", "0.5", "--threads", "1", *extra]
+
+
+def test_train_writes_a_loadable_bundle_and_evaluate_reads_it(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(small_run(data, out)) == 0
+    printed = capsys.readouterr()
+    assert "best model (step 2)" in printed.out and "resume with" in printed.out
+    assert "training data: 2 tracks" in printed.err
+    bundle = load_bundle(out / "best.safetensors")
+    assert bundle.model_config.preset == "small"
+    assert bundle.metadata["training"]["steps"] == 2
+    options = json.loads((out / "options.json").read_text())
+    assert options["batch_size"] == 1 and options["segment_seconds"] == 0.5
+
+    assert main(["evaluate", str(out / "best.safetensors"), "--data", str(data),
+                 "--tracks", "1", "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "model  mixture  oracle  model/oracle" in text
+    assert "track00" in text and "vocals" in text and "accompaniment" in text
+
+    assert main(["evaluate", str(out / "best.safetensors"), "--data", str(data),
+                 "--tracks", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["median"]) == {"model", "mixture", "oracle"}
+    assert result["median"]["oracle"]["vocals"] > result["median"]["mixture"]["vocals"]
+
+
+def test_resume_and_the_memory_tab_config(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "training-config.json").write_text(json.dumps(
+        {"batch_size": 2, "precision": "fp32", "gradient_checkpointing": False,
+         "checkpoint_attention": False, "segment_seconds": 0.5}))
+    assert main(small_run(data, out, "--json", batch=())) == 0     # batch from the config
+    captured = capsys.readouterr()
+    first = json.loads(captured.out)
+    assert "applied" in captured.err and "batch_size=2" in captured.err
+    assert json.loads((out / "options.json").read_text())["batch_size"] == 2
+    assert first["steps"] == 2
+
+    assert main(small_run(data, out, "--json")) == 2       # a run is there and no --resume
+    assert "already holds a training run" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--out", str(out), "--resume", "--epochs", "2",
+                 "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["steps"] == 4 and again["epochs"] == 2.0
+
+
+def test_bad_data_folder_is_reported(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "contains no track folders" in err and "empty" in err
