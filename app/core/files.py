@@ -81,3 +81,44 @@ def describe_os_error(exc: OSError, path: Path) -> UserError:
         return UserError("permission denied (read-only folder?)", path,
                          "Choose a folder you can write to.")
     return UserError(f"cannot write: {exc.strerror or exc}", path)
+
+
+COPY_BLOCK = 1 << 22
+
+
+def copy_files(pairs: "dict[Path, Path]", overwrite: bool = False, *, progress=None,
+               cancel=None) -> list[Path]:
+    """Copy ``{source: target}`` files: all targets are checked first, each is written
+    through a temporary name, and all are renamed only once every copy is complete. On an
+    error or cancellation (checked every 4 MB) nothing is left behind."""
+    from .jobs import ensure_token, no_progress
+
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    pairs = {Path(s): Path(t) for s, t in pairs.items()}
+    for target in pairs.values():
+        check_writable(target, overwrite)
+    total = max(sum(s.stat().st_size for s in pairs), 1)
+    done = 0
+    partials: list[tuple[Path, Path]] = []
+    try:
+        for source, target in pairs.items():
+            tmp = partial_path(target)
+            partials.append((tmp, target))
+            try:
+                with open(source, "rb") as src, open(tmp, "wb") as dst:
+                    while block := src.read(COPY_BLOCK):
+                        cancel.check()
+                        dst.write(block)
+                        done += len(block)
+                        progress(done / total, f"{target.name}")
+            except OSError as exc:
+                raise describe_os_error(exc, target) from exc
+        for tmp, target in partials:
+            commit(tmp, target, overwrite)
+    except BaseException:
+        for tmp, _ in partials:
+            remove_quietly(tmp)
+        raise
+    progress(1.0, "saved")
+    return list(pairs.values())

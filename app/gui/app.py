@@ -1,0 +1,68 @@
+"""Start the desktop app: ``run_gui(argv)`` (what ``tfswa-studio`` with no subcommand calls)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .. import __version__
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tfswa-studio", description="TFSWA Studio desktop app. Files given are opened: a "
+        "checkpoint (.pt, .pth, .safetensors) as the model, an audio file as the song.")
+    parser.add_argument("files", nargs="*", help="a checkpoint and/or an audio file to open")
+    parser.add_argument("--no-demo", action="store_true",
+                        help="do not open the bundled demo model and song")
+    parser.add_argument("--settings", metavar="FILE.ini",
+                        help="keep settings in this ini file instead of the user's settings "
+                             "(a portable install, tests, screenshots)")
+    return parser.parse_args(list(argv))
+
+
+def startup_files(files: Sequence[str], use_demo: bool = True) -> list[Path]:
+    """The files to open at start: those given, else the bundled demo model and song."""
+    from ..core.resources import demo_model, demo_song
+    from .main_window import classify
+
+    paths = [Path(f) for f in files]
+    checkpoints, audio, _ = classify(paths)
+    if use_demo and not checkpoints and (demo := demo_model()) is not None:
+        paths.insert(0, demo)
+    if use_demo and not audio and (song := demo_song()) is not None:
+        paths.append(song)
+    return paths
+
+
+def run_gui(argv: Optional[Sequence[str]] = None) -> int:
+    """Create the QApplication and the main window, open the files on ``argv``, run."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .collector import MainThreadCollector
+    from .main_window import APP_NAME, MainWindow
+    from .settings import APPLICATION, ORGANIZATION
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "tfswa-studio"])
+    app.setApplicationName(APPLICATION)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setStyle("Fusion")
+    collector = MainThreadCollector(app)
+    store = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
+    window = MainWindow(settings=store)
+    window.show()
+    files = startup_files(args.files, use_demo=not args.no_demo)
+    if files:
+        QTimer.singleShot(0, lambda: window.open_paths(files))
+    try:
+        return int(app.exec())
+    finally:
+        collector.stop()

@@ -1,0 +1,64 @@
+"""The GUI's job functions: plain, Qt-free compositions of core calls in the job contract
+(keyword ``progress`` and ``cancel``, a dataclass result, UserError for the user).
+
+They run in :class:`~app.gui.worker.Worker` threads; nothing here touches a widget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..core.display import TrackDisplay, track_display, track_displays
+from ..core.files import copy_files
+from ..core.jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
+from ..core.separate import SeparationOptions, SeparationResult, separate_file
+from ..core.workspace import Variant, Workspace
+
+
+@dataclass
+class SeparationView:
+    """Stems written to the session cache, with the data to draw each of them."""
+    result: SeparationResult
+    stems: dict[str, TrackDisplay]
+
+
+def inspect_audio(path: Path | str, *, progress: Optional[ProgressFn] = None,
+                  cancel: Optional[CancelToken] = None) -> TrackDisplay:
+    """Read an audio file once: checks it can be decoded and computes its display data."""
+    return track_display(path, progress=progress, cancel=cancel)
+
+
+def separate_for_view(*, workspace: Workspace, variant: Optional[Variant], threads: Optional[int],
+                      input_path: Path, out_dir: Path, options: SeparationOptions,
+                      progress: Optional[ProgressFn] = None,
+                      cancel: Optional[CancelToken] = None) -> SeparationView:
+    """Build the variant's backend, separate ``input_path`` into ``out_dir`` (WAV, 24-bit),
+    then compute the display data of every stem from the written files."""
+    progress = progress or no_progress
+    cancel = ensure_token(cancel)
+    progress(0.0, "preparing the model")
+    backend = workspace.backend_for(variant, threads)
+    try:
+        cancel.check()
+        result = separate_file(input_path, backend, out_dir, options, fmt="wav", subtype="24",
+                               progress=scaled_progress(progress, 0.02, 0.9), cancel=cancel)
+    finally:
+        backend.close()
+    stems = track_displays(result.outputs, progress=scaled_progress(progress, 0.9, 1.0),
+                           cancel=cancel)
+    return SeparationView(result, stems)
+
+
+def stem_targets(stems: dict[str, Path], folder: Path | str, track: str) -> dict[Path, Path]:
+    """``{cached stem: folder/track/stem.ext}``."""
+    return {Path(p): Path(folder) / track / f"{name}{Path(p).suffix}" for name, p in stems.items()}
+
+
+def save_stems(*, stems: dict[str, Path], folder: Path | str, track: str, overwrite: bool = False,
+               progress: Optional[ProgressFn] = None,
+               cancel: Optional[CancelToken] = None) -> list[Path]:
+    """Copy cached stems to ``folder/track/stem.ext`` (temporary names, then rename)."""
+    return copy_files(stem_targets(stems, folder, track), overwrite, progress=progress,
+                      cancel=cancel)

@@ -1,0 +1,117 @@
+"""Small reusable widgets: the message banner and the empty-state panel."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton,
+                               QVBoxLayout, QWidget)
+
+STYLES = {
+    "error": "background:#fdecea; border:1px solid #e0a39c; color:#611a15;",
+    "info": "background:#e8f1fb; border:1px solid #9dbfe3; color:#0c2e52;",
+}
+
+
+class MessageBanner(QFrame):
+    """A non-blocking message above the tabs: a bold title, details, a close button.
+
+    It never blocks the app (unlike a modal dialog): the user keeps working and closes it
+    when done. A new message replaces the previous one.
+    """
+
+    closed = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.setObjectName("MessageBanner")
+        self.heading = QLabel()
+        font = QFont(self.heading.font())
+        font.setBold(True)
+        self.heading.setFont(font)
+        self.detail = QLabel()
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.close_button = QToolButton()
+        self.close_button.setText("✕")
+        self.close_button.setAutoRaise(True)
+        self.close_button.setToolTip("Dismiss this message")
+        self.close_button.clicked.connect(self.dismiss)
+        text = QVBoxLayout()
+        text.setSpacing(2)
+        text.addWidget(self.heading)
+        text.addWidget(self.detail)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        layout.addLayout(text, 1)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.kind = ""
+        self.hide()
+
+    def show_message(self, kind: str, heading: str, detail: str = "") -> None:
+        self.kind = kind
+        self.setStyleSheet(f"#MessageBanner {{ {STYLES[kind]} border-radius:4px; }}"
+                           f" #MessageBanner QLabel {{ border:none; background:transparent; }}")
+        self.heading.setText(heading)
+        self.detail.setText(detail)
+        self.detail.setVisible(bool(detail))
+        self.show()
+
+    def text(self) -> str:
+        return f"{self.heading.text()}\n{self.detail.text()}".strip()
+
+    def dismiss(self) -> None:
+        self.hide()
+        self.closed.emit()
+
+
+class EmptyState(QWidget):
+    """A centred explanation with action buttons, shown where content will appear."""
+
+    def __init__(self, heading: str, text: str,
+                 actions: Sequence[tuple[str, Callable[[], None]]] = (),
+                 parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.heading = QLabel(heading)
+        font = QFont(self.heading.font())
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.heading.setFont(font)
+        self.heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.body = QLabel(text)
+        self.body.setWordWrap(True)
+        self.body.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.body.setTextFormat(Qt.TextFormat.RichText)
+        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.body.setMaximumWidth(560)
+        self.buttons: list[QPushButton] = []
+        row = QHBoxLayout()
+        row.addStretch(1)
+        for label, slot in actions:
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+            self.buttons.append(button)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(self.heading)
+        layout.addSpacing(6)
+        layout.addWidget(self.body, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addSpacing(10)
+        layout.addLayout(row)
+        layout.addStretch(2)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_text(self, heading: str, text: str) -> None:
+        self.heading.setText(heading)
+        self.body.setText(text)
+
+
+NO_MODEL_TEXT = (
+    "Open a TFSWA-UNet checkpoint (<b>.pt</b>, <b>.pth</b> or <b>.safetensors</b>) with "
+    "<b>File ▸ Open checkpoint…</b> (Ctrl+O), or drop one onto this window.<br><br>"
+    "No checkpoint yet? Make an untrained one to try the whole pipeline:<br>"
+    "<code>tfswa-studio init --out model.pt</code>")

@@ -1,0 +1,205 @@
+"""The one adapter between the core job contract and Qt: :class:`Worker`.
+
+A core job is a plain function ``fn(**kwargs, progress=..., cancel=...)`` (see
+``app/core/jobs.py``). A :class:`Worker` runs it on a :class:`QThread` and reports, always
+from the thread that owns the worker (the UI thread), in this order::
+
+    started -> progress* -> returned(result) | errored(exception) | aborted -> finished
+
+Progress callbacks from the job only store the latest value; a timer in the UI thread emits
+``progress`` at a steady rate, so a job that reports a thousand times a second costs the UI
+nothing. Everything after ``started`` is emitted once the thread has ended, so handlers of
+``finished`` may safely start new work or delete the worker.
+
+Subclasses change what runs by overriding :meth:`Worker.work`; ``run`` belongs to the
+thread and is never overridden. An error nobody listens to (no slot on ``errored``) is
+logged with its traceback and re-raised in the UI thread, never swallowed.
+
+:meth:`Worker.run_sync` runs the same code path without a thread (tests, scripts).
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+import threading
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import SIGNAL, QObject, QThread, QTimer, Signal
+
+from ..core.jobs import CancelToken, Cancelled
+
+log = logging.getLogger(__name__)
+
+
+class WorkerState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    RETURNED = "returned"
+    ERRORED = "errored"
+    ABORTED = "aborted"
+
+
+def accepted_keywords(fn: Callable[..., Any]) -> set[str]:
+    """Which of ``progress``/``cancel`` ``fn`` takes (all, if it takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return {"progress", "cancel"}
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return {"progress", "cancel"}
+    return {p.name for p in params if p.name in ("progress", "cancel")}
+
+
+class _Thread(QThread):
+    def __init__(self, target: Callable[[], None], parent: QObject):
+        super().__init__(parent)
+        self._target = target
+
+    def run(self) -> None:
+        self._target()
+
+
+class Worker(QObject):
+    """Run ``fn(**kwargs, progress=..., cancel=...)`` off the UI thread; see the module doc.
+
+    ``progress`` and ``cancel`` are passed only if ``fn`` accepts them, so plain core
+    functions such as ``load_bundle(path)`` run unchanged.
+    """
+
+    started = Signal()
+    progress = Signal(float, str)          # fraction 0..1, message
+    returned = Signal(object)              # the job's result
+    errored = Signal(object)               # the exception it raised
+    aborted = Signal()                     # it raised Cancelled
+    finished = Signal()                    # always last
+
+    PROGRESS_INTERVAL_MS = 100
+
+    def __init__(self, fn: Optional[Callable[..., Any]] = None, /, *,
+                 parent: Optional[QObject] = None, **kwargs: Any):
+        super().__init__(parent)
+        self.fn = fn
+        self.kwargs = kwargs
+        self.token = CancelToken()
+        self.state = WorkerState.NEW
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+        self._lock = threading.Lock()
+        self._latest: Optional[tuple[float, str]] = None
+        self._shown: Optional[tuple[float, str]] = None
+        self._thread: Optional[_Thread] = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.PROGRESS_INTERVAL_MS)
+        self._timer.timeout.connect(self._flush_progress)
+
+    # -- what runs (override work() in subclasses, never run())
+    def work(self, progress: Callable[[float, str], None], cancel: CancelToken) -> Any:
+        if self.fn is None:
+            raise NotImplementedError("give Worker a function or override work()")
+        wanted = accepted_keywords(self.fn)
+        extra = {k: v for k, v in (("progress", progress), ("cancel", cancel)) if k in wanted}
+        return self.fn(**self.kwargs, **extra)
+
+    # -- control
+    def start(self) -> None:
+        """Start the job on its own thread. Connect to the signals before calling this."""
+        self._begin()
+        self._thread = _Thread(self._execute, self)
+        self._thread.finished.connect(self._conclude)
+        self._timer.start()
+        self._thread.start()
+
+    def run_sync(self) -> Any:
+        """Run the job in the calling thread, emitting the same signals in the same order."""
+        self._begin()
+        self._execute()
+        self._conclude()
+        return self.result
+
+    def cancel(self) -> None:
+        """Ask the job to stop; it raises Cancelled at its next check and ``aborted`` follows."""
+        self.token.cancel()
+
+    @property
+    def is_running(self) -> bool:
+        return self.state is WorkerState.RUNNING
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the thread has ended (True) or ``msecs`` passed (False)."""
+        if self._thread is None:
+            return True
+        return self._thread.wait(msecs) if msecs >= 0 else self._thread.wait()
+
+    def latest_progress(self) -> Optional[tuple[float, str]]:
+        with self._lock:
+            return self._latest
+
+    # -- internals
+    def _begin(self) -> None:
+        if self.state is not WorkerState.NEW:
+            raise RuntimeError("a Worker runs only once; create a new one")
+        self.state = WorkerState.RUNNING
+        self.started.emit()
+
+    def _report(self, fraction: float, message: str = "") -> None:
+        """The job's progress callback (any thread): remember only the latest value."""
+        with self._lock:
+            self._latest = (min(max(float(fraction), 0.0), 1.0), str(message))
+
+    def _execute(self) -> None:
+        """Run the job and keep its outcome (job thread); signals come later, in _conclude."""
+        try:
+            self.result = self.work(progress=self._report, cancel=self.token)
+            outcome = WorkerState.RETURNED
+        except Cancelled:
+            outcome = WorkerState.ABORTED
+        except BaseException as exc:  # noqa: BLE001 - handed to errored, or re-raised
+            self.error = exc
+            outcome = WorkerState.ERRORED
+        self._outcome = outcome
+
+    def _flush_progress(self) -> None:
+        latest = self.latest_progress()
+        if latest is not None and latest != self._shown:
+            self._shown = latest
+            self.progress.emit(*latest)
+
+    def _conclude(self) -> None:
+        """Emit the outcome and ``finished`` (UI thread, after the job thread ended)."""
+        self._timer.stop()
+        self._flush_progress()
+        if self._thread is not None:          # finished was emitted; let run() fully return
+            self._thread.wait()
+        self.state = self._outcome
+        try:
+            if self.state is WorkerState.RETURNED:
+                self.returned.emit(self.result)
+            elif self.state is WorkerState.ABORTED:
+                self.aborted.emit()
+            elif self.receivers(SIGNAL("errored(PyObject)")) > 0:
+                self.errored.emit(self.error)
+            else:
+                log.error("unhandled error in a background job (%s)", self.name,
+                          exc_info=self.error)
+                raise self.error
+        finally:
+            self.finished.emit()
+
+    @property
+    def name(self) -> str:
+        fn = self.fn or type(self)
+        return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def run_in_thread(fn: Callable[..., Any], /, *, on_result=None, on_error=None,
+                  parent: Optional[QObject] = None, **kwargs: Any) -> Worker:
+    """Create, connect and start a :class:`Worker` (a shortcut for small jobs)."""
+    worker = Worker(fn, parent=parent, **kwargs)
+    if on_result is not None:
+        worker.returned.connect(on_result)
+    if on_error is not None:
+        worker.errored.connect(on_error)
+    worker.start()
+    return worker

@@ -1,0 +1,186 @@
+"""The Separate tab end to end: a real checkpoint and real audio files written by the test."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from app.core.workspace import Variant
+from app.gui import playback
+from app.gui.jobs import JobState
+
+LSB_24 = 1.0 / 2 ** 23
+
+
+def open_song(qtbot, window, path, wait_job):
+    tab = window.tab("Separate")
+    window.open_audio(path)
+    wait_job(tab.read_job)
+    return tab
+
+
+def files_under(folder):
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def test_separate_save_and_the_stems_sum_to_the_input(qtbot, loaded, song, tmp_path, wait_job,
+                                                      monkeypatch):
+    window = loaded
+    mix_path = song(tmp_path / "song.wav", 2.5)
+    tab = open_song(qtbot, window, mix_path, wait_job)
+    assert window.tabs.currentWidget() is tab
+    assert tab.mixture is not None and tab.separate_button.isEnabled()
+    assert not tab.save_button.isEnabled()
+    assert tab.segment_spin.value() == pytest.approx(3.0)       # the bundle's segment
+    assert tab.overlap_spin.value() == 25
+    tab.exact_sum_check.setChecked(True)
+    qtbot.mouseClick(tab.separate_button, Qt.MouseButton.LeftButton)
+    job = wait_job(tab.separate_job)
+    assert job.state is JobState.DONE, job.message
+    assert tab.save_button.isEnabled()
+
+    # every track is drawn: waveform + spectrogram for the mixture and both stems, linked
+    view = tab.stem_view
+    assert len(view.plots) == 2 * 3 and len(view.images) == 3
+    assert all(p.vb.linkedView(0) is view.plots[0].vb for p in view.plots[1:])
+    assert all(img.image is not None and img.image.size > 0 for img in view.images)
+    assert [tab.track_combo.itemText(i) for i in range(tab.track_combo.count())] == \
+        ["mixture", "vocals", "accompaniment"]
+
+    out = tmp_path / "out"
+    wait_job(tab.save_stems(out))
+    saved = {p.name for p in (out / "song").iterdir()}
+    assert saved == {"vocals.wav", "accompaniment.wav"}
+    mixture, rate = sf.read(mix_path, dtype="float64")
+    vocals, _ = sf.read(out / "song" / "vocals.wav", dtype="float64")
+    accomp, _ = sf.read(out / "song" / "accompaniment.wav", dtype="float64")
+    assert vocals.shape == mixture.shape and rate == 44100
+    assert np.abs(vocals + accomp - mixture).max() <= 2 * LSB_24
+    assert np.abs(vocals).max() > 1e-3 and np.abs(accomp).max() > 1e-3   # a real split
+
+    # saving again: asked first; "No" leaves the files alone, "Yes" replaces them
+    before = (out / "song" / "vocals.wav").stat().st_mtime_ns
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    assert tab.save_stems(out) is None
+    assert asked and "vocals.wav" in asked[0]
+    assert (out / "song" / "vocals.wav").stat().st_mtime_ns == before
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    time.sleep(0.01)
+    assert wait_job(tab.save_stems(out)).state is JobState.DONE
+    assert (out / "song" / "vocals.wav").stat().st_mtime_ns != before
+    assert {p.name for p in files_under(out)} == {"vocals.wav", "accompaniment.wav"}
+
+
+def test_cancel_stops_within_a_second_and_leaves_no_file(qtbot, loaded, song, tmp_path, wait_job):
+    window = loaded
+    long_song = song(tmp_path / "long.wav", 90.0, rate=8000, channels=1)   # resampled to 44.1k
+    tab = open_song(qtbot, window, long_song, wait_job)
+    tab.segment_spin.setValue(1.0)
+    tab.separate()
+    job = tab.separate_job
+    qtbot.waitUntil(lambda: job.fraction > 0.03, timeout=30_000)   # the model is running
+    assert job.running, "the separation ended before it could be cancelled"
+    clicked = time.perf_counter()
+    qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not job.running, timeout=5000)
+    assert time.perf_counter() - clicked < 1.0
+    assert job.state is JobState.CANCELLED
+    assert files_under(window.cache_dir("separate")) == []         # no stem, no .partial
+    assert tab.view is None and not tab.save_button.isEnabled()
+    assert tab.separate_button.isEnabled()                          # ready to go again
+    assert "cancelled" in window.dock.log_text()
+
+
+def test_a_corrupt_audio_file_gives_a_message_and_the_app_stays_usable(
+        qtbot, loaded, song, tmp_path, wait_job):
+    window = loaded
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(200)))
+    tab = open_song(qtbot, window, broken, wait_job)
+    assert tab.read_job.state is JobState.FAILED
+    assert window.banner.isVisible()
+    assert "broken.wav" in window.banner.text() and "cannot be read as audio" in window.banner.text()
+    assert "broken.wav" in window.dock.log_text()
+    assert tab.mixture is None and not tab.separate_button.isEnabled()
+    good = song(tmp_path / "good.wav", 1.0)
+    open_song(qtbot, window, good, wait_job)
+    assert tab.mixture is not None and tab.separate_button.isEnabled()
+    assert window.settings.recent("audio") == [good.resolve()]
+
+
+def test_the_backend_list_follows_the_workspace_variants(qtbot, loaded, tmp_path):
+    window = loaded
+    tab = window.tab("Separate")
+    names = lambda: [tab.variant_combo.itemText(i) for i in range(tab.variant_combo.count())]
+    assert names() == ["PyTorch FP32 (tiny)"]
+    onnx = tmp_path / "tiny.onnx"
+    onnx.write_bytes(b"stand-in")
+    window.workspace.add_variant(Variant("ONNX FP32", "onnx", onnx))
+    qtbot.waitUntil(lambda: names() == ["PyTorch FP32 (tiny)", "ONNX FP32"], timeout=2000)
+    tab.variant_combo.setCurrentIndex(1)
+    window.workspace.update_figures(window.workspace.variants[1], latency_ms=12.0)
+    qtbot.waitUntil(lambda: tab.variant_combo.count() == 2, timeout=2000)
+    assert tab.variant_combo.currentText() == "ONNX FP32"          # the choice is kept
+
+
+def test_playback_unavailable_is_said_and_nothing_else_breaks(qtbot, monkeypatch, qsettings,
+                                                              tiny_checkpoint, song, tmp_path,
+                                                              wait_job):
+    from app.gui.main_window import MainWindow
+
+    def missing():
+        raise ImportError("libpulse.so.0: cannot open shared object file")
+
+    monkeypatch.setattr(playback, "import_multimedia", missing)
+    window = MainWindow(settings=qsettings)
+    qtbot.addWidget(window)
+    window.show()
+    tab = window.tab("Separate")
+    assert tab.playback_label.text().startswith("Playback unavailable: QtMultimedia cannot")
+    assert "libpulse" in tab.playback_label.text()
+    wait_job(window.open_checkpoint(tiny_checkpoint))
+    open_song(qtbot, window, song(tmp_path / "s.wav", 1.0), wait_job)
+    assert not tab.play_button.isEnabled()
+    tab.toggle_playback()                                     # Space: says why, no crash
+    assert "Playback unavailable" in window.dock.log_text()
+    assert tab.separate_button.isEnabled()
+    window.close()
+
+
+def test_playback_on_this_machine(qtbot, loaded, song, tmp_path, wait_job):
+    """With an audio device, Play toggles playing; without one, the reason is shown."""
+    window = loaded
+    tab = open_song(qtbot, window, song(tmp_path / "p.wav", 2.0), wait_job)
+    module, reason = playback.probe_playback()
+    if module is None:
+        assert tab.playback_label.text() == f"Playback unavailable: {reason}"
+        assert not tab.play_button.isEnabled()
+        return
+    qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.player.playing, timeout=5000)
+    assert tab.play_button.text() == "Pause"
+    qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.player.playing, timeout=5000)
+    assert tab.play_button.text() == "Play"
+
+
+def test_the_playhead_seeks_in_every_plot(qtbot, loaded, song, tmp_path, wait_job):
+    window = loaded
+    tab = open_song(qtbot, window, song(tmp_path / "h.wav", 2.0), wait_job)
+    view = tab.stem_view
+    sought = []
+    view.seek_requested.connect(sought.append)
+    view.playheads[0].setValue(1.25)
+    view._dragged(view.playheads[0])
+    assert sought == [1.25]
+    assert all(line.value() == pytest.approx(1.25) for line in view.playheads)
+    assert tab.time_label.text().startswith("0:01.2")
+    view.set_mode("waveform")
+    assert len(view.plots) == 1 and view.playheads[0].value() == pytest.approx(1.25)

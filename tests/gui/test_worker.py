@@ -1,0 +1,147 @@
+"""The generic QThread worker: signal order, throttled progress, errors, cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app.core.jobs import CancelToken, Cancelled, UserError
+from app.gui.worker import Worker, WorkerState, accepted_keywords
+
+
+def count_to(n, *, step_s=0.0, progress, cancel):
+    """A job in the core contract: reports progress, checks the token every step."""
+    for i in range(n):
+        cancel.check()
+        if step_s:
+            time.sleep(step_s)
+        progress((i + 1) / n, f"step {i + 1}/{n}")
+    return {"counted": n, "thread": threading.get_ident()}
+
+
+def fail(*, progress, cancel, message="broken.wav: cannot be read"):
+    progress(0.5, "half way")
+    raise UserError(message)
+
+
+def test_the_job_function_runs_without_any_thread():
+    seen = []
+    result = count_to(4, progress=lambda f, m: seen.append((f, m)), cancel=CancelToken())
+    assert result["counted"] == 4
+    assert seen[-1] == (1.0, "step 4/4")
+
+
+def test_run_sync_emits_the_same_sequence_in_the_calling_thread(qtbot):
+    worker = Worker(count_to, n=3)
+    order = []
+    for name in ("started", "progress", "returned", "finished"):
+        getattr(worker, name).connect(lambda *a, name=name: order.append((name, a)))
+    result = worker.run_sync()
+    assert [o[0] for o in order] == ["started", "progress", "returned", "finished"]
+    assert order[1][1] == (1.0, "step 3/3")
+    assert result["thread"] == threading.get_ident()
+    assert worker.state is WorkerState.RETURNED
+
+
+def test_signals_arrive_in_strict_order_and_the_job_runs_off_the_ui_thread(qtbot):
+    worker = Worker(count_to, n=2, step_s=0.02)   # shorter than one progress tick
+    with qtbot.waitSignals([worker.started, worker.progress, worker.returned, worker.finished],
+                           order="strict", timeout=5000):
+        worker.start()
+    assert worker.result["counted"] == 2
+    assert worker.result["thread"] != threading.get_ident()
+    assert worker.state is WorkerState.RETURNED
+
+
+def test_progress_is_throttled_by_the_timer_not_per_callback(qtbot):
+    worker = Worker(count_to, n=20_000)
+    emitted = []
+    worker.progress.connect(lambda f, m: emitted.append(f))
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        worker.start()
+    assert 1 <= len(emitted) < 100       # 20,000 callbacks, a handful of UI updates
+    assert emitted[-1] == 1.0            # the final value is always shown
+
+
+def test_errors_reach_errored_with_the_exception(qtbot):
+    worker = Worker(fail)
+    errors = []
+    worker.errored.connect(errors.append)
+    with qtbot.waitSignals([worker.started, worker.progress, worker.errored, worker.finished],
+                           order="strict", timeout=5000):
+        worker.start()
+    error = errors[0]
+    assert isinstance(error, UserError) and "broken.wav" in str(error)
+    assert worker.state is WorkerState.ERRORED
+
+
+def test_an_error_nobody_listens_to_is_raised_not_swallowed(qtbot):
+    worker = Worker(fail, message="nobody listens")
+    finished = []
+    worker.finished.connect(lambda: finished.append(True))
+    with pytest.raises(UserError, match="nobody listens"):
+        worker.run_sync()
+    assert finished == [True]
+
+
+def test_an_unheard_error_in_a_thread_reaches_the_exception_hook(qtbot):
+    worker = Worker(fail, message="unheard in a thread")
+    with qtbot.captureExceptions() as exceptions:
+        with qtbot.waitSignal(worker.finished, timeout=5000):
+            worker.start()
+    assert any("unheard in a thread" in str(e[1]) for e in exceptions)
+
+
+def test_cancel_aborts_within_a_step(qtbot):
+    worker = Worker(count_to, n=10_000, step_s=0.01)
+    aborted = []
+    worker.aborted.connect(lambda: aborted.append(time.perf_counter()))
+    with qtbot.waitSignal(worker.progress, timeout=5000):
+        worker.start()
+    clicked = time.perf_counter()
+    with qtbot.waitSignals([worker.aborted, worker.finished], order="strict", timeout=3000):
+        worker.cancel()
+    assert aborted[0] - clicked < 1.0
+    assert worker.state is WorkerState.ABORTED and worker.result is None
+
+
+def test_plain_functions_get_only_the_keywords_they_take(qtbot):
+    def plain(path):
+        return f"loaded {path}"
+
+    assert accepted_keywords(plain) == set()
+    assert accepted_keywords(count_to) == {"progress", "cancel"}
+    assert Worker(plain, path="x.pt").run_sync() == "loaded x.pt"
+
+
+def test_subclasses_override_work_and_a_worker_runs_once(qtbot):
+    class Doubler(Worker):
+        def work(self, progress, cancel):
+            progress(1.0, "doubled")
+            return self.kwargs["x"] * 2
+
+    worker = Doubler(x=21)
+    assert worker.run_sync() == 42
+    with pytest.raises(RuntimeError):
+        worker.run_sync()
+
+
+def test_garbage_is_collected_on_the_ui_thread_only(qtbot):
+    import gc
+
+    from app.gui.collector import MainThreadCollector
+
+    assert gc.isenabled()
+    collector = MainThreadCollector(interval_ms=10)
+    try:
+        assert not gc.isenabled()
+        for _ in range(3000):                  # cycles enough to pass the gen-0 threshold
+            a = []
+            a.append(a)
+        qtbot.waitUntil(lambda: collector.collections > 0, timeout=2000)
+        assert gc.get_count()[0] < collector.thresholds[0]
+    finally:
+        collector.stop()
+    assert gc.isenabled()
