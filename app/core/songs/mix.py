@@ -23,6 +23,21 @@ def pan(mono: np.ndarray, position: float) -> np.ndarray:
     return np.stack([np.cos(angle) * mono, np.sin(angle) * mono]).astype(np.float32)
 
 
+def fast_size(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n: an FFT length pocketfft handles quickly, often far
+    below the next power of two."""
+    best = 1 << int(np.ceil(np.log2(max(n, 1))))
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            size = p35 << max(0, int(np.ceil(np.log2(n / p35))))
+            best = min(best, size)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 def reverb(stereo: np.ndarray, sr: int, rng: np.random.Generator, seconds: float,
            wet: float) -> np.ndarray:
     """A small room: convolution with decaying noise, different per channel (width)."""
@@ -33,7 +48,7 @@ def reverb(stereo: np.ndarray, sr: int, rng: np.random.Generator, seconds: float
     ir[:, :int(0.01 * sr)] = 0                    # 10 ms pre-delay
     ir /= np.sqrt((ir ** 2).sum(axis=1, keepdims=True))
     n = stereo.shape[1]
-    size = 1 << int(np.ceil(np.log2(n + n_ir)))
+    size = fast_size(n + n_ir)
     spec = np.fft.rfft(stereo, size, axis=1) * np.fft.rfft(ir, size, axis=1)
     tail = np.fft.irfft(spec, size, axis=1)[:, :n]
     return (stereo + wet * tail).astype(np.float32)
