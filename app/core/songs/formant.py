@@ -67,7 +67,7 @@ def sing(word: str, pitch: int, seconds: float, female: bool, previous, expr, ph
     count = int(5000 / f0.min())
     freqs = np.arange(1, count + 1) * float(np.median(f0))
     amps = formant_gain(freqs, VOWELS[vowel_of(word)], 1.15 if female else 1.0)
-    y = harmonic_sum(phase_track, amps / amps.max())
+    (y,) = harmonic_sum(np.mod(phase_track, 2 * np.pi), amps / amps.max())
     onset = word[:1].lower()
     k = min(n, int(0.06 * RATE))
     if onset in SOFT:
