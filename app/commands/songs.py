@@ -15,7 +15,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Compose songs from seeds and render them with a General MIDI SoundFont "
                     "(FluidSynth) and sung vocals (espeak-ng), or with the built-in numpy "
                     "synthesizer. Writes OUT/song-SEED/{mixture,vocals,drums,bass,other,"
-                    "accompaniment}.wav and song.json.")
+                    "accompaniment}.wav (or .flac) and song.json.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--count", type=int, default=1, help="number of songs (default 1)")
     p.add_argument("--seed", type=int, default=0,
@@ -30,6 +30,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "e.g. en+f3,en+m1")
     p.add_argument("--fallback", action="store_true",
                    help="use the numpy synthesizer (no FluidSynth/espeak-ng needed)")
+    p.add_argument("--format", choices=["wav", "flac"], default="wav",
+                   help="float WAV (default) or 24-bit FLAC (half the size); the stems add "
+                        "up to the mixture exactly in both")
     p.add_argument("--jobs", type=int, help="songs rendered at once (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="replace existing track folders")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -44,7 +47,7 @@ def run(args) -> int:
     try:
         result = generate_songs(args.out, args.count, args.seed, args.duration, args.split,
                                 args.soundfont, voices, args.fallback, args.jobs,
-                                args.overwrite, progress=bar)
+                                args.overwrite, args.format, progress=bar)
     finally:
         bar.done()
     for warning in result.warnings:

@@ -82,18 +82,20 @@ def test_fallback_render_is_deterministic():
     assert not np.array_equal(one.stems["mixture"], other.stems["mixture"])
 
 
-def test_track_folder_layout_and_exact_sums(tmp_path):
-    result = generate_songs(tmp_path, count=1, seed=3, duration=4.0, fallback=True, jobs=1)
+@pytest.mark.parametrize("fmt, subtype", [("wav", "FLOAT"), ("flac", "PCM_24")])
+def test_track_folder_layout_and_exact_sums(tmp_path, fmt, subtype):
+    result = generate_songs(tmp_path, count=1, seed=3, duration=4.0, fallback=True, jobs=1,
+                            fmt=fmt)
     folder = tmp_path / track_name(3)
     assert [t.path for t in result.tracks] == [folder]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{n}.wav" for n in FILES] + ["song.json"])
+        [f"{n}.{fmt}" for n in FILES] + ["song.json"])
     assert [p.name for p in tmp_path.iterdir()] == [folder.name]      # no temp leftovers
     audio = {}
     for name in FILES:
-        info = sf.info(str(folder / f"{name}.wav"))
-        assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "FLOAT")
-        audio[name], _ = sf.read(str(folder / f"{name}.wav"), dtype="float32")
+        info = sf.info(str(folder / f"{name}.{fmt}"))
+        assert (info.samplerate, info.channels, info.subtype) == (44100, 2, subtype)
+        audio[name], _ = sf.read(str(folder / f"{name}.{fmt}"), dtype="float32")
     acc = audio["drums"] + audio["bass"] + audio["other"]
     np.testing.assert_array_equal(audio["accompaniment"], acc)
     np.testing.assert_array_equal(audio["mixture"], audio["vocals"] + audio["accompaniment"])

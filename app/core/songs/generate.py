@@ -19,7 +19,7 @@ from pathlib import Path
 from ..jobs import Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from .song import SAMPLE_RATE, render_song
 from .splits import RenderSetup, resolve
-from .writer import check_free, remove_partials, track_name, write_track
+from .writer import FORMATS, check_free, remove_partials, track_name, write_track
 
 
 @dataclass
@@ -77,14 +77,14 @@ def _init_worker(event) -> None:
 
 
 def make_track(seed: int, out: Path, setup: RenderSetup, duration: float, overwrite: bool,
-               cancel=None, progress: ProgressFn | None = None) -> TrackResult:
+               cancel=None, progress: ProgressFn | None = None, fmt: str = "wav") -> TrackResult:
     """Render song ``seed`` and write it to ``out/song-{seed}``."""
     cancel = cancel if cancel is not None else EventToken(_worker_event) if _worker_event else None
     start = time.perf_counter()
     folder = Path(out) / track_name(seed)
     check_free(folder, overwrite)
     song = render_song(seed, setup, duration, SAMPLE_RATE, cancel=cancel, progress=progress)
-    files = write_track(song, folder, overwrite, cancel)
+    files = write_track(song, folder, overwrite, cancel, fmt)
     return TrackResult(folder.name, seed, folder, duration, song.renderer, song.soundfont,
                        song.voice, time.perf_counter() - start, files)
 
@@ -92,7 +92,7 @@ def make_track(seed: int, out: Path, setup: RenderSetup, duration: float, overwr
 def generate_songs(out: Path | str, count: int = 1, seed: int = 0, duration: float = 30.0,
                    split: str = "train", soundfont: Path | str | None = None,
                    voices: tuple[str, ...] | None = None, fallback: bool = False,
-                   jobs: int | None = None, overwrite: bool = False,
+                   jobs: int | None = None, overwrite: bool = False, fmt: str = "wav",
                    progress: ProgressFn | None = None,
                    cancel: CancelToken | None = None) -> SongsResult:
     """Songs ``seed`` .. ``seed + count - 1`` as MUSDB18-style folders under ``out``."""
@@ -101,6 +101,8 @@ def generate_songs(out: Path | str, count: int = 1, seed: int = 0, duration: flo
         raise UserError("--count must be at least 1")
     if not 1.0 <= duration <= 600.0:
         raise UserError("--duration must be between 1 and 600 seconds")
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}")
     seeds = [seed + i for i in range(count)]
     for s in seeds:
         check_free(out / track_name(s), overwrite)
@@ -109,32 +111,34 @@ def generate_songs(out: Path | str, count: int = 1, seed: int = 0, duration: flo
     start = time.perf_counter()
     progress(0.0, f"rendering {count} song(s) with {setup.label}")
     if jobs == 1:
-        tracks = _serial(seeds, out, setup, duration, overwrite, progress, cancel)
+        tracks = _serial(seeds, out, setup, duration, overwrite, fmt, progress, cancel)
     else:
-        tracks = _parallel(seeds, out, setup, duration, overwrite, jobs, progress, cancel)
+        tracks = _parallel(seeds, out, setup, duration, overwrite, fmt, jobs, progress, cancel)
     warnings = [setup.warning] if setup.warning else []
     return SongsResult(out, tracks, setup.label, str(setup.soundfont) if setup.soundfont else None,
                        setup.voices, jobs, time.perf_counter() - start, warnings)
 
 
-def _serial(seeds, out, setup, duration, overwrite, progress, cancel) -> list[TrackResult]:
+def _serial(seeds, out, setup, duration, overwrite, fmt, progress, cancel) -> list[TrackResult]:
     tracks = []
     for i, s in enumerate(seeds):
         cancel.check()
         sub = lambda f, m="", i=i, s=s: progress((i + f) / len(seeds), f"{track_name(s)} {m}")
-        tracks.append(make_track(s, out, setup, duration, overwrite, cancel, sub))
+        tracks.append(make_track(s, out, setup, duration, overwrite, cancel, sub, fmt))
     progress(1.0, "done")
     return tracks
 
 
-def _parallel(seeds, out, setup, duration, overwrite, jobs, progress, cancel) -> list[TrackResult]:
+def _parallel(seeds, out, setup, duration, overwrite, fmt, jobs, progress,
+              cancel) -> list[TrackResult]:
     ctx = mp.get_context("spawn")
     event = ctx.Event()
     done: dict[int, TrackResult] = {}
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                              initargs=(event,)) as pool:
         futures: dict[Future, int] = {
-            pool.submit(make_track, s, out, setup, duration, overwrite): s for s in seeds}
+            pool.submit(make_track, s, out, setup, duration, overwrite, None, None, fmt): s
+            for s in seeds}
         pending = set(futures)
         try:
             while pending:
