@@ -73,7 +73,6 @@ _worker_event = None
 def _init_worker(event) -> None:
     global _worker_event
     _worker_event = event
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def make_track(seed: int, out: Path, setup: RenderSetup, duration: float, overwrite: bool,
