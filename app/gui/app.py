@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -59,6 +60,12 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     store = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
     window = MainWindow(settings=store)
     window.show()
+    # Ctrl+C in the terminal closes the window (jobs are cancelled, settings saved); the
+    # timer lets Python see the signal while Qt's event loop runs.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer(window)
+    wake.start(250)
+    wake.timeout.connect(lambda: None)
     files = startup_files(args.files, use_demo=not args.no_demo)
     if files:
         QTimer.singleShot(0, lambda: window.open_paths(files))

@@ -20,13 +20,14 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPlainTextEdit, QProgressBar, QSplitter, QToolButton, QVBoxLayout,
                                QWidget)
 
 from ..core.jobs import UserError
+from .widgets import ElidedLabel
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -185,13 +186,11 @@ class JobRow(QWidget):
     def __init__(self, job: Job, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.job = job
-        self.title = QLabel(job.title)
-        self.title.setMinimumWidth(160)
-        self.title.setToolTip(job.title)
+        self.title = ElidedLabel(job.title)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
-        self.bar.setMinimumWidth(180)
+        self.bar.setMinimumWidth(120)
         self.elapsed = QLabel()
         self.elapsed.setMinimumWidth(52)
         self.elapsed.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -235,6 +234,8 @@ class JobDock(QDockWidget):
         self.jobs = jobs
         self.list = QListWidget()
         self.list.setToolTip("Background jobs: progress, elapsed time, Cancel")
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -245,7 +246,7 @@ class JobDock(QDockWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self._titled("Jobs", self.list))
         splitter.addWidget(self._titled("Log", self.log_view))
-        splitter.setSizes([480, 720])
+        splitter.setSizes([560, 640])
         self.setWidget(splitter)
         self.rows: dict[Job, JobRow] = {}
         self._clock = QTimer(self)          # elapsed times of running jobs, once a second
@@ -272,7 +273,7 @@ class JobDock(QDockWidget):
     def add_job(self, job: Job) -> None:
         row = JobRow(job)
         item = QListWidgetItem()
-        item.setSizeHint(row.sizeHint())
+        item.setSizeHint(QSize(0, row.sizeHint().height()))     # as wide as the list
         self.list.insertItem(0, item)
         self.list.setItemWidget(item, row)
         self.rows[job] = row

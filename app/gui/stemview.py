@@ -42,6 +42,14 @@ def frequency_ticks(frequencies: np.ndarray, scale: str) -> list[tuple[float, st
     return ticks
 
 
+def amplitude_mark(peak: float) -> float:
+    """A round amplitude well inside ``[-peak, peak]`` for the waveform axis ticks."""
+    for mark in (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001):
+        if mark <= 0.7 * peak:
+            return mark
+    return 0.001
+
+
 class StemView(pg.GraphicsLayoutWidget):
     """One labelled row per track (mixture first): waveform and/or spectrogram."""
 
@@ -151,7 +159,7 @@ class StemView(pg.GraphicsLayoutWidget):
             plot.addItem(item)
         plot.setYRange(-peak, peak, padding=0)
         plot.setLimits(yMin=-peak, yMax=peak)
-        mark = float(f"{peak / 1.05:.1g}")
+        mark = amplitude_mark(peak)
         plot.getAxis("left").setTicks([[(-mark, f"{-mark:g}"), (0.0, "0"), (mark, f"{mark:g}")]])
         plot.getAxis("left").setToolTip("Amplitude (full scale = 1)")
         plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("#bbb", width=1)))

@@ -77,6 +77,11 @@ class Worker(QObject):
 
     PROGRESS_INTERVAL_MS = 100
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} overrides run(); override work() instead")
+
     def __init__(self, fn: Optional[Callable[..., Any]] = None, /, *,
                  parent: Optional[QObject] = None, **kwargs: Any):
         super().__init__(parent)

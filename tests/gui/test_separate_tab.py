@@ -78,11 +78,22 @@ def test_separate_save_and_the_stems_sum_to_the_input(qtbot, loaded, song, tmp_p
     assert {p.name for p in files_under(out)} == {"vocals.wav", "accompaniment.wav"}
 
 
-def test_cancel_stops_within_a_second_and_leaves_no_file(qtbot, loaded, song, tmp_path, wait_job):
+@pytest.fixture
+def keep_torch_threads():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_cancel_stops_within_a_second_and_leaves_no_file(qtbot, loaded, song, tmp_path, wait_job,
+                                                         keep_torch_threads):
     window = loaded
     long_song = song(tmp_path / "long.wav", 90.0, rate=8000, channels=1)   # resampled to 44.1k
     tab = open_song(qtbot, window, long_song, wait_job)
-    tab.segment_spin.setValue(1.0)
+    tab.segment_spin.setValue(1.0)            # the token is checked after every segment
+    window.threads_spin.setValue(1)           # no OpenMP spinning on a busy 2-core machine
     tab.separate()
     job = tab.separate_job
     qtbot.waitUntil(lambda: job.fraction > 0.03, timeout=30_000)   # the model is running
@@ -90,7 +101,9 @@ def test_cancel_stops_within_a_second_and_leaves_no_file(qtbot, loaded, song, tm
     clicked = time.perf_counter()
     qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not job.running, timeout=5000)
-    assert time.perf_counter() - clicked < 1.0
+    waited = time.perf_counter() - clicked
+    print(f"cancelled {waited:.3f} s after the click")
+    assert waited < 1.0
     assert job.state is JobState.CANCELLED
     assert files_under(window.cache_dir("separate")) == []         # no stem, no .partial
     assert tab.view is None and not tab.save_button.isEnabled()

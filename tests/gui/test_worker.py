@@ -126,6 +126,10 @@ def test_subclasses_override_work_and_a_worker_runs_once(qtbot):
     assert worker.run_sync() == 42
     with pytest.raises(RuntimeError):
         worker.run_sync()
+    with pytest.raises(TypeError, match="override work"):
+        class Wrong(Worker):
+            def run(self):
+                pass
 
 
 def test_garbage_is_collected_on_the_ui_thread_only(qtbot):
