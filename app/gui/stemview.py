@@ -9,7 +9,6 @@ dragged or clicked to seek, and redrawn by a timer at a steady rate while audio 
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.core.jobs import CancelToken, Cancelled, UserError
+from app.core.jobs import CancelToken, UserError
 from app.gui.worker import Worker, WorkerState, accepted_keywords
 
 

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QToolButton, QVBoxLayout, QWidget)
 
 from ...core.display import TrackDisplay
-from ...core.jobs import UserError
 from ...core.separate import SeparationOptions
 from ..jobs import Job, describe_error
 from ..playback import Playback
@@ -29,7 +28,6 @@ from ..tasks import SeparationView, inspect_audio, save_stems, separate_for_view
 from ..widgets import EmptyState
 from .base import Tab, TabContext
 
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 
 
 def clock(seconds: float) -> str:
@@ -365,7 +363,6 @@ class SeparateTab(Tab):
         variant = self.variant_combo.currentData()
         self._runs += 1
         run_dir = self.ctx.window.cache_dir("separate") / f"run-{self._runs:03d}"
-        self.pending_dir = run_dir
         options = self.options()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
