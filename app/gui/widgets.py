@@ -103,7 +103,7 @@ class EmptyState(QWidget):
         self.body.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.body.setTextFormat(Qt.TextFormat.RichText)
         self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.body.setMaximumWidth(560)
+        self.body.setFixedWidth(560)      # a fixed width lets the wrapped text get its height
         self.buttons: list[QPushButton] = []
         row = QHBoxLayout()
         row.addStretch(1)
@@ -117,7 +117,11 @@ class EmptyState(QWidget):
         layout.addStretch(1)
         layout.addWidget(self.heading)
         layout.addSpacing(6)
-        layout.addWidget(self.body, 0, Qt.AlignmentFlag.AlignHCenter)
+        centred = QHBoxLayout()           # no alignment flag: the label keeps heightForWidth
+        centred.addStretch(1)
+        centred.addWidget(self.body)
+        centred.addStretch(1)
+        layout.addLayout(centred)
         layout.addSpacing(10)
         layout.addLayout(row)
         layout.addStretch(2)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QProgressBar, QPushButton, QScrollArea, QSpinBox, QStackedWidget,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ...core.config import AudioConfig
 from ...core.display import TrackDisplay
 from ...core.separate import SeparationOptions
 from ..jobs import Job, describe_error
@@ -121,6 +122,7 @@ class SeparateTab(Tab):
         self.segment_spin.setSingleStep(0.5)
         self.segment_spin.setDecimals(2)
         self.segment_spin.setSuffix(" s")
+        self.segment_spin.setValue(AudioConfig().segment_seconds)
         self.segment_spin.setToolTip("Length of each chunk given to the model (default: the "
                                      "model's training segment)")
         self.overlap_spin = QSpinBox()
@@ -150,6 +152,7 @@ class SeparateTab(Tab):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Idle")
         self.progress_bar.setTextVisible(True)
         self.save_button = QPushButton("Save stems…")
