@@ -93,6 +93,7 @@ class StemView(pg.GraphicsLayoutWidget):
     def rebuild(self) -> None:
         self.clear()
         self.plots, self.playheads, self.images = [], [], []
+        self.setMinimumHeight(0)
         if not self.tracks:
             return
         peak = max(max(t.peak for t in self.tracks.values()), 1e-3) * 1.05
@@ -122,6 +123,7 @@ class StemView(pg.GraphicsLayoutWidget):
         self.plots[-1].setLabel("bottom", "Time", units="s")
         self.plots[-1].getAxis("bottom").setHeight(40)
         first.setXRange(0.0, max(self.duration, 1e-3), padding=0)
+        self.setMinimumHeight(self.minimum_content_height())   # the scroll area scrolls below
         self._shown_position = -1.0
         self._draw_playhead()
 
@@ -209,4 +211,4 @@ class StemView(pg.GraphicsLayoutWidget):
                 return
 
     def minimum_content_height(self) -> int:
-        return len(self.plots) * 64 + 40
+        return len(self.plots) * 58 + 40
