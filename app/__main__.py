@@ -1,10 +1,13 @@
-"""``python -m app`` and ``tfswa-studio``: no arguments opens the desktop app, subcommands
-run headless."""
+"""``python -m app`` and ``tfswa-studio``: no arguments (or only files and GUI options) opens
+the desktop app, a subcommand runs headless."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
+
+GUI_OPTIONS = ("--no-demo", "--settings")
 
 
 def main_gui(argv: Optional[Sequence[str]] = None) -> int:
@@ -13,10 +16,19 @@ def main_gui(argv: Optional[Sequence[str]] = None) -> int:
     return run_gui(list(argv) if argv is not None else [])
 
 
+def wants_gui(args: Sequence[str]) -> bool:
+    """True for no arguments, ``gui ...``, or a first argument that is a file to open or a
+    GUI option (``tfswa-studio song.flac model.pt`` opens them in the app)."""
+    if not args or args[0] in ("gui", "--gui"):
+        return True
+    first = args[0]
+    return first.startswith(GUI_OPTIONS) or (not first.startswith("-") and Path(first).is_file())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("gui", "--gui"):
-        return main_gui(args[1:])
+    if wants_gui(args):
+        return main_gui(args[1:] if args and args[0] in ("gui", "--gui") else args)
     from .cli import main as cli_main
 
     return cli_main(args)

@@ -129,8 +129,8 @@ def sniff_format(path: Path) -> str:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except zipfile.BadZipFile:
-            return "torch-zip"  # let torch.load report the damage
+        except (zipfile.BadZipFile, OSError):
+            return "torch-zip"  # damaged: torch.load's error is turned into a message
         if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
             return "torchscript"
         return "torch-zip"
@@ -188,7 +188,9 @@ def _read_torch(path: Path) -> Any:
         raise CheckpointError(f"is corrupt or truncated ({_first_line(text)})", path) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         text = _first_line(str(exc))
-        if "central directory" in text or "zip archive" in text or isinstance(exc, EOFError):
+        broken_zip = sniff_format(path) == "torch-zip" and not zipfile.is_zipfile(path)
+        if broken_zip or "central directory" in text or "zip archive" in text \
+                or isinstance(exc, EOFError):
             raise CheckpointError("is truncated or corrupt: the archive is incomplete", path,
                                   "The download or copy was probably cut short.") from None
         raise CheckpointError(f"cannot be read as a PyTorch checkpoint ({text})", path) from None

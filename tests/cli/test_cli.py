@@ -137,3 +137,14 @@ def test_python_dash_m_app_runs_the_cli():
     assert proc.returncode == 0
     for name in ("info", "init", "separate"):
         assert name in proc.stdout
+
+
+def test_files_and_gui_options_go_to_the_app_subcommands_to_the_cli(tmp_path):
+    from app.__main__ import wants_gui
+
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"x")
+    assert wants_gui([]) and wants_gui(["gui"]) and wants_gui([str(song)])
+    assert wants_gui(["--no-demo"]) and wants_gui(["--settings", "x.ini"])
+    assert not wants_gui(["separate", str(song)]) and not wants_gui(["info", "m.pt"])
+    assert not wants_gui(["--help"]) and not wants_gui([str(tmp_path / "missing.wav")])

@@ -78,10 +78,11 @@ def test_other_pickled_objects_are_not_checkpoints(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
-def test_truncated_file(tmp_path, bundle, suffix):
+@pytest.mark.parametrize("keep", [0.01, 0.5, 0.99])
+def test_truncated_file(tmp_path, bundle, suffix, keep):
     path = save_bundle(bundle, tmp_path / f"m{suffix}")
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+    path.write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(CheckpointError, match="truncated"):
         load_bundle(path)
 
