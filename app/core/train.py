@@ -25,6 +25,7 @@ epoch: loss, lr, validation SDR, time), ``options.json`` (the options used).
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import dataclasses
 import datetime as _dt
 import json
@@ -287,6 +288,32 @@ def waveform_l1(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(estimate, target)
 
 
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   mixture: torch.Tensor, sources: torch.Tensor, audio: AudioConfig, *,
+                   lr: float, precision: str = "fp32", channels_last: bool = False,
+                   clip_grad: float = 0.0, scaler: Optional["torch.amp.GradScaler"] = None) -> float:
+    """One training step: ``(B, 2, L)`` mixtures and ``(B, S, 2, L)`` true sources; returns
+    the L1 loss before the update."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    estimate = separate_waveforms(model, mixture, audio, precision, channels_last)
+    loss = waveform_l1(estimate, sources)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return float(loss.detach())
+
+
 # ----------------------------------------------------------------------------- state
 
 def rng_state() -> dict[str, Any]:
@@ -337,6 +364,51 @@ def _differences(a: TrainOptions, b: TrainOptions) -> list[str]:
 
 # ----------------------------------------------------------------------------- the trainer
 
+class ThreadTuner:
+    """Chooses between torch thread counts from the training steps' own timings.
+
+    On a machine shared with other work, OpenMP threads that spin while waiting for each
+    other can make two threads several times slower than one (measured on the 2-core build
+    machine under load: 12.6 s vs 5.5 s per step), while on an idle machine two threads are
+    faster. Every ``interval`` steps each candidate runs ``trial`` real training steps and
+    the fastest (median of all but the first step after a switch) is kept until the next check.
+    """
+
+    def __init__(self, candidates: list[int], trial: int = 3, interval: int = 200):
+        self.candidates = sorted(set(max(1, c) for c in candidates))
+        self.trial = max(2, trial)
+        self.interval = interval
+        self.current = self.candidates[-1]
+        self._plan: list[int] = []
+        self._times: dict[int, list[float]] = {}
+        self._next_check = 0
+        self.history: list[tuple[int, int]] = []      # (step, threads chosen)
+
+    def before_step(self, step: int) -> None:
+        if len(self.candidates) < 2:
+            return
+        if not self._plan and step >= self._next_check:
+            self._plan = [c for c in self.candidates for _ in range(self.trial)]
+            self._times = {c: [] for c in self.candidates}
+        if self._plan:
+            self._set(self._plan[0])
+
+    def after_step(self, step: int, seconds: float) -> None:
+        if not self._plan:
+            return
+        self._times[self._plan.pop(0)].append(seconds)
+        if not self._plan:
+            best = min(self.candidates, key=lambda c: float(np.median(self._times[c][1:])))
+            self._set(best)
+            self._next_check = step + self.interval
+            self.history.append((step, best))
+
+    def _set(self, threads: int) -> None:
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        self.current = threads
+
+
 class BatchLoader:
     """Reads the batch of the next step in a background thread while this one trains.
 
@@ -380,8 +452,13 @@ class Trainer:
         self.log_path = self.out / LOG_NAME
         self.audio = AudioConfig(sources=options.sources, segment_seconds=options.segment_seconds)
         self.model_config = options.resolved_model_config()
+        self._threads_before = torch.get_num_threads()
         if options.threads:
             torch.set_num_threads(int(options.threads))
+            self.tuner = None
+        else:
+            cores = os.cpu_count() or 1
+            self.tuner = ThreadTuner([1, cores]) if cores > 1 else None
 
         self._prepare_data()
         self._build()
@@ -546,26 +623,12 @@ class Trainer:
     def train_step(self, mixture: torch.Tensor, sources: torch.Tensor) -> float:
         """One optimizer step on a batch; returns the loss."""
         o = self.options
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, o, self.steps_per_epoch)
-        estimate = separate_waveforms(self.model, mixture, self.audio, o.precision,
-                                      o.channels_last)
-        loss = waveform_l1(estimate, sources)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
-        if o.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.clip_grad)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        loss = optimizer_step(self.model, self.optimizer, mixture, sources, self.audio,
+                              lr=lr_at(self.step, o, self.steps_per_epoch),
+                              precision=o.precision, channels_last=o.channels_last,
+                              clip_grad=o.clip_grad, scaler=self.scaler)
         self.step += 1
-        return float(loss.detach())
+        return loss
 
     def validate(self, cancel: Optional[CancelToken] = None) -> dict[str, float]:
         """Median over validation tracks of the utterance SDR of each source."""
@@ -619,18 +682,17 @@ class Trainer:
             while self.step < self.total_steps:
                 cancel.check()
                 # Stop early enough to validate and save within the time limit.
-                if self._time_left() <= self.valid_time * 1.2 + (np.median(step_times) if step_times else 0):
+                typical = float(np.median(step_times)) if step_times else 0.0
+                if self._time_left() <= self.valid_time * 1.2 + typical:
                     stopped = "time limit"
                     break
-                t = time.perf_counter()
-                mixture, sources = loader.get(self.step, prefetch=self.step + 1 < self.total_steps)
-                last_loss = self.train_step(mixture, sources)
-                step_times.append(time.perf_counter() - t)
-                self.loss_sum += last_loss
-                self.loss_count += 1
+                last_loss, seconds = self._timed_step(loader)
+                step_times.append(seconds)
                 if self.step % o.log_every == 0:
-                    self._log({"kind": "step", "step": self.step, "epoch": self.step / self.steps_per_epoch,
-                               "loss": last_loss, "lr": lr_at(self.step - 1, o, self.steps_per_epoch),
+                    self._log({"kind": "step", "step": self.step,
+                               "epoch": self.step / self.steps_per_epoch, "loss": last_loss,
+                               "lr": lr_at(self.step - 1, o, self.steps_per_epoch),
+                               "step_s": seconds, "threads": torch.get_num_threads(),
                                "elapsed_s": self.elapsed_before + self._session_elapsed()})
                 if self.step % self.steps_per_epoch == 0:
                     self._end_epoch(cancel, partial=False)
@@ -644,7 +706,22 @@ class Trainer:
             raise
         finally:
             loader.close()
+            torch.set_num_threads(self._threads_before)
         return self._finish(stopped, start_step, step_times)
+
+    def _timed_step(self, loader: BatchLoader) -> tuple[float, float]:
+        """Load and train one step (with the thread tuner's choice); (loss, seconds)."""
+        if self.tuner is not None:
+            self.tuner.before_step(self.step)
+        start = time.perf_counter()
+        mixture, sources = loader.get(self.step, prefetch=self.step + 1 < self.total_steps)
+        loss = self.train_step(mixture, sources)
+        seconds = time.perf_counter() - start
+        if self.tuner is not None:
+            self.tuner.after_step(self.step, seconds)
+        self.loss_sum += loss
+        self.loss_count += 1
+        return loss, seconds
 
     def _report(self, progress: ProgressFn, start_step: int, loss: float) -> None:
         o = self.options
@@ -694,7 +771,7 @@ class Trainer:
                 "segment_seconds": o.segment_seconds,
                 "audio_seconds_seen": self.step * o.batch_size * o.segment_seconds,
                 "training_time_s": round(self.elapsed_before + self._session_elapsed(), 1),
-                "threads": torch.get_num_threads(), "lr": o.lr, "lr_decay": o.lr_decay,
+                "threads": o.threads or "auto", "lr": o.lr, "lr_decay": o.lr_decay,
                 "lr_decay_epochs": o.lr_decay_epochs, "clip_grad": o.clip_grad, "seed": o.seed,
                 "precision": o.precision, "loss": "L1 on the waveform",
                 "augmentation": {"remix": o.remix, "gain": list(o.gain), "swap": o.swap},
@@ -714,6 +791,9 @@ class Trainer:
         last = save_bundle(self._bundle("last"), self.out / LAST_NAME, overwrite=True)
         best = self.out / BEST_NAME
         session = self._session_elapsed()
+        if self.tuner is not None and self.tuner.history:
+            self.notes.append("threads chosen by timing (step: threads): " + ", ".join(
+                f"{step}: {threads}" for step, threads in self.tuner.history))
         per_step = float(np.median(step_times)) if step_times else float("nan")
         sps = 1.0 / per_step if step_times else 0.0
         return TrainResult(

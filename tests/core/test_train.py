@@ -11,7 +11,7 @@ import torch
 from app.core.checkpoint import load_bundle, save_bundle
 from app.core.jobs import Cancelled, CancelToken, UserError
 from app.core.train import (BEST_NAME, CHECKPOINT_NAME, LAST_NAME, LOG_NAME, TrainingConfig,
-                            TrainOptions, Trainer, apply_training_config, load_training_config,
+                            ThreadTuner, TrainOptions, Trainer, apply_training_config, load_training_config,
                             lr_at, separate_waveforms, train, waveform_l1)
 from stemdata import make_dataset
 
@@ -32,7 +32,7 @@ def one_thread():
 
 def options(data, out, tiny_config, **kw) -> TrainOptions:
     base = dict(data=data, out=out, model_config=tiny_config, batch_size=2, segment_seconds=0.5,
-                epochs=2, steps_per_epoch=3, valid_seconds=1.0, log_every=1, seed=5)
+                epochs=2, steps_per_epoch=3, valid_seconds=1.0, log_every=1, seed=5, threads=1)
     base.update(kw)
     return TrainOptions(**base)
 
@@ -48,6 +48,24 @@ def test_paper_schedule():
     assert lr_at(149, o, 100) == 1e-3                       # decays every 1.5 epochs
     assert lr_at(150, o, 100) == pytest.approx(9e-4)
     assert lr_at(450, o, 100) == pytest.approx(1e-3 * 0.9 ** 3)
+
+
+def test_thread_tuner_keeps_the_faster_thread_count():
+    tuner = ThreadTuner([1, 2], trial=3, interval=10)
+    cost = {1: 1.0, 2: 2.5}                                 # two threads slowed down by load
+    used = []
+    for step in range(30):
+        tuner.before_step(step)
+        used.append(torch.get_num_threads())
+        tuner.after_step(step + 1, cost[torch.get_num_threads()] + (0.5 if step % 5 == 0 else 0))
+    assert used[:6] == [1, 1, 1, 2, 2, 2]                   # trials, then the winner
+    assert set(used[6:16]) == {1}
+    assert tuner.history[0] == (6, 1)
+    cost = {1: 1.0, 2: 0.6}                                 # the machine became idle
+    for step in range(30, 60):
+        tuner.before_step(step)
+        tuner.after_step(step + 1, cost[torch.get_num_threads()])
+    assert tuner.history[-1][1] == 2 and torch.get_num_threads() == 2
 
 
 def test_a_few_steps_reduce_the_loss_on_held_out_segments(data, tmp_path, tiny_config):
