@@ -157,3 +157,8 @@ def load_backend(path: Path | str, threads: Optional[int] = None) -> Backend:
 
 def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+# Exported variants register their own loaders (ahead of the checkpoint loader); neither
+# module imports torch at import time.
+from . import torchscript_backend, onnx_backend  # noqa: E402,F401
