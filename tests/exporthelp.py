@@ -1,0 +1,83 @@
+"""A tiny TFSWA-UNet bundle with non-trivial batch-norm statistics, and its ONNX and
+TorchScript exports made once per test session (exports take seconds, the tests reuse them)."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.core.checkpoint import ModelBundle, init_bundle, save_bundle
+from app.core.config import AudioConfig, ModelConfig
+from app.core.export import ExportOptions, ExportResult, export_bundle
+
+TINY = ModelConfig(preset="custom", channels=(4, 8), dim=8, blocks=1, heads=2, window=(2, 2),
+                   mlp_ratio=2.0)
+AUDIO = AudioConfig(segment_seconds=1.0)
+VERIFY_FRAMES = (1, 37, 100)
+
+
+def tiny_bundle(seed: int = 0) -> ModelBundle:
+    """Untrained tiny model whose batch norms have trained-looking statistics, so folding
+    them into convolutions changes the weights (and a wrong fold would show)."""
+    sizes = {k: getattr(TINY, k) for k in ("channels", "dim", "blocks", "heads", "window",
+                                           "mlp_ratio")}
+    bundle = init_bundle("small", audio=AUDIO, seed=seed, **sizes)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for key, value in bundle.state_dict.items():
+        if key.endswith("running_mean"):
+            value.copy_(torch.rand(value.shape, generator=gen) - 0.5)
+        elif key.endswith("running_var"):
+            value.copy_(torch.rand(value.shape, generator=gen) * 1.5 + 0.5)
+        elif ".norm" in key and key.endswith(".weight"):
+            value.copy_(torch.rand(value.shape, generator=gen) + 0.5)
+        elif ".norm" in key and key.endswith(".bias"):
+            value.copy_(torch.rand(value.shape, generator=gen) * 0.4 - 0.2)
+    return bundle
+
+
+_folder = Path(tempfile.mkdtemp(prefix="tfswa-export-tests-"))
+atexit.register(shutil.rmtree, _folder, True)
+_cache: dict[str, tuple[ModelBundle, ExportResult]] = {}
+
+
+def saved_tiny_bundle() -> ModelBundle:
+    """The tiny bundle saved as a checkpoint (once per session)."""
+    if "bundle" not in _cache:
+        bundle = tiny_bundle()
+        save_bundle(bundle, _folder / "tiny.pt")
+        _cache["bundle"] = (bundle, None)
+    return _cache["bundle"][0]
+
+
+def exported(fmt: str) -> tuple[ModelBundle, ExportResult]:
+    """The tiny bundle exported as ``fmt`` ("onnx" or "torchscript"), once per session."""
+    if fmt not in _cache:
+        bundle = saved_tiny_bundle()
+        options = ExportOptions(format=fmt, frames=64, verify_frames=VERIFY_FRAMES)
+        result = export_bundle(bundle, options.default_path(bundle.path), options, threads=1)
+        _cache[fmt] = (bundle, result)
+    return _cache[fmt]
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run torch on one thread: these models are tiny, and on a busy 2-core machine two
+    OpenMP threads waiting on each other make them tens of times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    noise = np.sum((reference.astype(np.float64) - estimate) ** 2)
+    signal = np.sum(reference.astype(np.float64) ** 2)
+    return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
