@@ -12,6 +12,11 @@ see the same machine load. A run times ``--steps`` steps after two warm-up steps
 training step (app.core.train.optimizer_step: STFT, model, masked ISTFT, L1, backward, clipped
 Adam), on random stereo audio (the cost does not depend on the content); the figure is the
 median over runs of each run's median step time.
+
+Next to the wall-clock time the process's CPU time per step is reported. With one thread it
+is what the step costs on an otherwise idle core, whatever else the machine is doing, so it
+is the figure to trust on a shared machine (with spinning OpenMP threads it also counts the
+spinning).
 """
 
 from __future__ import annotations
@@ -80,12 +85,14 @@ def worker(args) -> None:
 
     for _ in range(2):
         step()
-    times = []
+    times, cpu = [], []
     for _ in range(args.steps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - start)
-    print(json.dumps({"median": statistics.median(times), "times": times}))
+        cpu.append(time.process_time() - start_cpu)
+    print(json.dumps({"median": statistics.median(times), "cpu": statistics.median(cpu),
+                      "times": times}))
 
 
 def main() -> None:
@@ -104,6 +111,7 @@ def main() -> None:
 
     configs = [parse(c) for c in args.configs.split()]
     results: dict[str, list[float]] = {c["name"]: [] for c in configs}
+    cpu: dict[str, list[float]] = {c["name"]: [] for c in configs}
     for run in range(args.runs):
         for c in configs:
             env = dict(os.environ)
@@ -115,21 +123,26 @@ def main() -> None:
                                   capture_output=True, text=True, env=env, cwd=ROOT)
             if proc.returncode:
                 raise SystemExit(proc.stderr)
-            value = json.loads(proc.stdout.strip().splitlines()[-1])["median"]
+            record = json.loads(proc.stdout.strip().splitlines()[-1])
+            value = record["median"]
             results[c["name"]].append(value)
+            cpu[c["name"]].append(record["cpu"])
             audio = c["batch"] * c["seconds"] / value
-            print(f"run {run + 1}: {c['name']:<26} {value:6.2f} s/step  {audio:5.1f} s audio/s",
-                  flush=True)
+            print(f"run {run + 1}: {c['name']:<26} {value:6.2f} s/step  {audio:5.1f} s audio/s  "
+                  f"(CPU {record['cpu']:.2f} s/step)", flush=True)
     try:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
     print(f"\n{machine()}, preset {args.preset}, load average at the end {load:.1f}")
-    print(f"{'config':<26} {'s/step':>8} {'steps/s':>8} {'audio s/s':>10}  runs (s/step)")
+    print(f"{'config':<26} {'s/step':>8} {'steps/s':>8} {'audio s/s':>10} {'CPU s/step':>11}"
+          f" {'audio s/CPU s':>14}  runs (s/step)")
     for c in configs:
         value = median(results[c["name"]])
+        cpu_value = median(cpu[c["name"]])
         print(f"{c['name']:<26} {value:8.2f} {1 / value:8.3f} "
-              f"{c['batch'] * c['seconds'] / value:10.1f}  "
+              f"{c['batch'] * c['seconds'] / value:10.1f} {cpu_value:11.2f} "
+              f"{c['batch'] * c['seconds'] / cpu_value:14.1f}  "
               + ", ".join(f"{v:.2f}" for v in results[c["name"]]))
 
 

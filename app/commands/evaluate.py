@@ -26,6 +26,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "museval: BSSEval v4 (needs the optional 'eval' extra)")
     p.add_argument("--subset", choices=["train", "test", "valid"],
                    help="subfolder of a MUSDB18-HQ layout (default: test when present)")
+    p.add_argument("--oracle-power", type=float, default=2.0,
+                   help="power of the oracle ratio mask |S|^p / sum |S_j|^p (default 2; 1 = IRM1)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
@@ -60,7 +62,8 @@ def run(args) -> int:
     try:
         result = evaluate(args.model, args.data, tracks=args.tracks, segment=args.segment,
                           overlap=args.overlap, metric=args.metric, subset=args.subset,
-                          threads=args.threads, progress=bar)
+                          threads=args.threads, oracle_power=args.oracle_power,
+                          progress=bar)
     finally:
         bar.done()
     if args.json:

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ..core.config import PRESETS
-from ..core.train import (CONFIG_NAME, TrainOptions, apply_training_config,
+from ..core.jobs import Cancelled
+from ..core.train import (CHECKPOINT_NAME, CONFIG_NAME, TrainOptions, apply_training_config,
                           load_training_config, saved_options, train)
 from ..terminal import TerminalProgress, format_seconds, table
 
@@ -109,8 +110,13 @@ def run(args) -> int:
 
     try:
         result = train(options, progress=bar, log=say)
-    finally:
+    except (KeyboardInterrupt, Cancelled):
         bar.done()
+        if (Path(options.out) / CHECKPOINT_NAME).exists():
+            print(f"\nstopped; the progress is saved in {Path(options.out) / CHECKPOINT_NAME}: "
+                  f"continue with --resume", file=sys.stderr)
+        raise
+    bar.done()
     if args.json:
         print_json(result)
         return 0

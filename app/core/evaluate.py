@@ -5,15 +5,16 @@ and two references are scored on the same track with the same metric:
 
 - ``mixture``: the mixture itself as every source's estimate, the floor any useful model beats;
 - ``oracle``: the ideal ratio mask computed from the true stems,
-  ``M_s = |S_s| / sum_j |S_j|`` (magnitudes, power 1, over every component of the mix),
-  applied to the mixture's STFT with the model's own STFT settings and inverted with the
-  mixture phase. It is the best a model of this kind (one real mask per source on the mixture
-  STFT, mixture phase) can be expected to do, and the yardstick of the issue's target
-  ("model SDR as a percentage of the oracle's, in dB").
+  ``M_s = |S_s|^p / sum_j |S_j|^p`` over every component of the mix, applied to the mixture's
+  STFT with the model's own STFT settings and inverted with the mixture phase. It is the
+  ceiling a model of this kind (one real mask per source on the mixture STFT, mixture phase)
+  can be expected to approach, and the yardstick of the issue's target ("model SDR as a
+  percentage of the oracle's, in dB").
 
-Power 1 (museval's IRM1 baseline) is the mask family the model's own masks resemble: a
-magnitude ratio, and the masks of all components sum to one, so the oracle's stems add up to
-the mixture. ``oracle_power=2`` gives the Wiener-like IRM2 for comparison.
+The default power is p = 2 (the Wiener-like IRM2): it scored higher than p = 1 (IRM1) on the
+generated songs (median over 6 held-out songs, utterance SDR: IRM2 10.9 / 15.5 dB, IRM1
+9.9 / 14.4 dB for vocals / accompaniment), so it is the stricter ceiling. Either way the
+masks of all components sum to one and the oracle's stems add up to the mixture.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ REFERENCES = ("model", "mixture", "oracle")
 
 
 def oracle_ratio_mask(mixture: np.ndarray, components: np.ndarray, audio: AudioConfig,
-                      power: float = 1.0, chunk_seconds: float = 30.0) -> np.ndarray:
+                      power: float = 2.0, chunk_seconds: float = 30.0) -> np.ndarray:
     """The ideal ratio mask's estimates ``(components, 2, samples)`` of a ``(2, samples)``
     mixture from its true ``(components, 2, samples)`` parts.
 
@@ -89,7 +90,7 @@ class EvaluationResult:
 def evaluate(model: Path | str | Backend, data: Path | str, *, tracks: Optional[int] = None,
              segment: Optional[float] = None, overlap: float = 0.25, metric: str = "mdx",
              subset: Optional[str] = None, threads: Optional[int] = None,
-             oracle_power: float = 1.0, progress: Optional[ProgressFn] = None,
+             oracle_power: float = 2.0, progress: Optional[ProgressFn] = None,
              cancel: Optional[CancelToken] = None) -> EvaluationResult:
     """Score ``model`` on the tracks of ``data`` (MUSDB18 layout; ``test/`` when the folder
     has MUSDB18-HQ's train/test split, unless ``subset`` says otherwise)."""

@@ -452,13 +452,8 @@ class Trainer:
         self.log_path = self.out / LOG_NAME
         self.audio = AudioConfig(sources=options.sources, segment_seconds=options.segment_seconds)
         self.model_config = options.resolved_model_config()
-        self._threads_before = torch.get_num_threads()
-        if options.threads:
-            torch.set_num_threads(int(options.threads))
-            self.tuner = None
-        else:
-            cores = os.cpu_count() or 1
-            self.tuner = ThreadTuner([1, cores]) if cores > 1 else None
+        cores = os.cpu_count() or 1
+        self.tuner = ThreadTuner([1, cores]) if not options.threads and cores > 1 else None
 
         self._prepare_data()
         self._build()
@@ -665,8 +660,17 @@ class Trainer:
 
     def fit(self, progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> TrainResult:
-        progress = progress or no_progress
-        cancel = ensure_token(cancel)
+        """Train until the last epoch or the time limit; torch's thread count is restored
+        afterwards."""
+        threads_before = torch.get_num_threads()
+        if self.options.threads:
+            torch.set_num_threads(int(self.options.threads))
+        try:
+            return self._fit(progress or no_progress, ensure_token(cancel))
+        finally:
+            torch.set_num_threads(threads_before)
+
+    def _fit(self, progress: ProgressFn, cancel: CancelToken) -> TrainResult:
         o = self.options
         self._t0 = time.perf_counter()
         start_step = self.step
@@ -701,12 +705,11 @@ class Trainer:
             if stopped != "finished" and self.loss_count:
                 self._end_epoch(cancel, partial=True)
             self.save_state()
-        except Cancelled:
-            self.save_state()
+        except (Cancelled, KeyboardInterrupt):
+            self.save_state()           # Cancel and Ctrl-C keep the progress: --resume
             raise
         finally:
             loader.close()
-            torch.set_num_threads(self._threads_before)
         return self._finish(stopped, start_step, step_times)
 
     def _timed_step(self, loader: BatchLoader) -> tuple[float, float]:

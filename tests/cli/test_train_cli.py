@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +16,8 @@ import torch
 from app.cli import main
 from app.core.checkpoint import load_bundle
 from stemdata import make_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +32,9 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-def small_run(data, out, *extra, batch=("--batch", "1")):
+def small_run(data, out, *extra, batch=("--batch", "1"), steps="2"):
     return ["train", "--data", str(data), "--out", str(out), "--preset", "small", *batch,
-            "--segment", "0.5", "--epochs", "1", "--steps-per-epoch", "2",
+            "--segment", "0.5", "--epochs", "1", "--steps-per-epoch", steps,
             "--valid-seconds", "0.5", "--threads", "1", *extra]
 
 
@@ -81,3 +89,26 @@ def test_bad_data_folder_is_reported(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "contains no track folders" in err and "empty" in err
+
+
+def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
+    """A real process, a real SIGINT during training: exit 130, a resumable checkpoint."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "app", *small_run(data, out, "--log-every", "1",
+                                                                      steps="500")],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    log = out / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and '"kind": "step"' not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "continue with --resume" in err
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["step"] >= 1
+    assert not list(out.glob(".*.partial"))
+    assert main(["train", "--data", str(data), "--out", str(out), "--resume",
+                 "--steps-per-epoch", "500", "--max-minutes", "0.01", "--json"]) == 0
