@@ -300,9 +300,10 @@ def _check_verification(report: VerificationReport, path: Path) -> None:
     what = ("produced non-finite values (NaN or inf)" if not worst.finite else
             f"differs from PyTorch: MSE {worst.mse:.3g} > {report.mse_limit:g}, "
             f"max abs error {worst.max_abs_error:.3g}, SNR {worst.snr_db:.1f} dB")
-    shapes = ", ".join("x".join(map(str, c.shape)) for c in bad)
+    shapes = (f"all {len(bad)} input shapes tested" if len(bad) == len(report.checks) else
+              "input " + ", ".join("x".join(map(str, c.shape)) for c in bad))
     raise VerificationFailed(
-        f"verification failed: on input {shapes} the exported model {what}; "
+        f"verification failed: on {shapes} the exported model {what}; "
         "no file was written", path,
         "Try exporting without simplification, another opset or exporter, or TorchScript; "
         "if the PyTorch model itself gives NaN, check the checkpoint.", report)
