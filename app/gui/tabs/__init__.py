@@ -44,11 +44,13 @@ order for Ctrl+1..9.
 from __future__ import annotations
 
 from .base import Tab, TabContext, WindowHooks
+from .export import ExportTab
 from .model import ModelTab
 from .separate import SeparateTab
 
 TABS: list[type[Tab]] = [
     ModelTab,
+    ExportTab,
     SeparateTab,
 ]
 
