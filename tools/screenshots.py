@@ -115,9 +115,17 @@ def main(argv=None) -> int:
         separate_tab.stem_view.set_position(separate_tab.stem_view.duration * 0.3)
         separate_tab._show_time(separate_tab.stem_view.position)
         settle(app)
-        shots = {"separate-tab.png": 1, "model-tab.png": 0}
-        for name, index in shots.items():
-            window.tabs.setCurrentIndex(index)
+        export_tab = window.tab("Export")
+        window.tabs.setCurrentWidget(export_tab)
+        export_tab.path_edit.setText(str(workdir / f"{Path(model).stem}.onnx"))
+        export_job = export_tab.export(overwrite=True)
+        wait(app, lambda: not export_job.running, 900, "the export")
+        if export_tab.result is None:
+            raise RuntimeError(f"export failed: {export_job.message}")
+        shots = {"separate-tab.png": "Separate", "model-tab.png": "Model",
+                 "export-tab.png": "Export"}
+        for name, title in shots.items():
+            window.tabs.setCurrentWidget(window.tab(title))
             settle(app)
             window.grab().save(str(out / name))
             print(out / name)
