@@ -16,7 +16,7 @@ from . import __version__
 from .core.jobs import Cancelled, UserError, to_jsonable
 
 # Subcommands in the order ``--help`` lists them.
-COMMANDS = ["info", "init", "separate", "songs", "train", "evaluate", "export"]
+COMMANDS = ["info", "init", "separate", "songs", "train", "evaluate", "export", "memory"]
 
 
 def get_parser() -> argparse.ArgumentParser:
