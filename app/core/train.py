@@ -636,8 +636,9 @@ class Trainer:
                     if cancel is not None:
                         cancel.check()
                     mixture, sources = self.validation.track(i)          # (W,2,L), (W,S,2,L)
+                    # float32, as the model is used after training
                     est = separate_waveforms(self.model, torch.from_numpy(mixture), self.audio,
-                                             self.options.precision, self.options.channels_last)
+                                             "fp32", self.options.channels_last)
                     # one utterance per track: the windows side by side
                     ref = np.moveaxis(sources, 0, 1).reshape(sources.shape[1], -1, sources.shape[-1])
                     got = np.moveaxis(est.numpy(), 0, 1).reshape(ref.shape)
