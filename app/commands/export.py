@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..core.backends import set_torch_threads
 from ..core.checkpoint import load_bundle
-from ..core.export import (DEFAULT_OPSET, ONNX_EXPORTERS, ExportOptions, ExportResult,
+from ..core.export import (DEFAULT_OPSETS, ONNX_EXPORTERS, ExportOptions, ExportResult,
                            VerificationFailed, VerificationReport, export_bundle)
 from ..core.info import human_bytes
 from ..core.jobs import to_jsonable
@@ -23,8 +23,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "only if it agrees (MSE <= 1e-5).")
     p.add_argument("checkpoint", help="model bundle file (.pt, .pth, .safetensors)")
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
-                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--opset", type=int,
+                   help="ONNX opset (default " + ", ".join(
+                       f"{v} with --exporter {k}" for k, v in DEFAULT_OPSETS.items()) + ")")
     p.add_argument("--exporter", choices=list(ONNX_EXPORTERS), default="trace",
                    help="ONNX exporter: trace = torch.onnx.export(dynamo=False) (default), "
                         "dynamo = the torch.export-based one")

@@ -116,6 +116,8 @@ def test_format_choice_and_an_existing_file(qtbot, loaded, export_tab, tiny_chec
     tab.format_combo.setCurrentIndex(tab.format_combo.findData("onnx"))
     tab.exporter_combo.setCurrentIndex(tab.exporter_combo.findData("dynamo"))
     assert tab.opset_spin.minimum() == 18          # the dynamo exporter starts at opset 18
+    assert tab.opset_spin.value() == 20            # and defaults to 20 (a Gelu operator)
+    assert tab.options().onnx_opset == 20
 
     existing = tiny_checkpoint.with_suffix(".onnx")
     existing.write_bytes(b"keep")

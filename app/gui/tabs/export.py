@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ...core.export import (DEFAULT_OPSET, ONNX_EXPORTERS, OPSET_RANGE, STAGES, ExportOptions,
+from ...core.export import (DEFAULT_OPSETS, ONNX_EXPORTERS, OPSET_RANGE, STAGES, ExportOptions,
                             ExportResult, VerificationFailed, export_bundle, variant_figures,
                             variant_name)
 from ...core.info import human_bytes
@@ -276,7 +276,8 @@ class ExportTab(Tab):
         exporter = self.setting("exporter", "trace")
         self.exporter_combo.setCurrentIndex(max(self.exporter_combo.findData(exporter), 0))
         self._exporter_changed()
-        self.opset_spin.setValue(int(self.setting("opset", DEFAULT_OPSET, int)))
+        self.opset_spin.setValue(int(self.setting(
+            "opset", DEFAULT_OPSETS[self.exporter_combo.currentData()], int)))
         self.simplify_check.setChecked(self.setting("simplify", True, bool))
         method = self.setting("method", "trace")
         self.method_combo.setCurrentIndex(max(self.method_combo.findData(method), 0))
@@ -305,10 +306,9 @@ class ExportTab(Tab):
         self._suggest_path()
 
     def _exporter_changed(self) -> None:
-        lo, hi = OPSET_RANGE[self.exporter_combo.currentData()]
-        value = self.opset_spin.value()
-        self.opset_spin.setRange(lo, hi)
-        self.opset_spin.setValue(min(max(value, lo), hi))
+        exporter = self.exporter_combo.currentData()
+        self.opset_spin.setRange(*OPSET_RANGE[exporter])
+        self.opset_spin.setValue(DEFAULT_OPSETS[exporter])
 
     def _suggest_path(self) -> None:
         """Beside the checkpoint, unless the user typed or chose a path."""
