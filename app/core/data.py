@@ -185,13 +185,16 @@ def read_frames(path: Path, start: int, frames: int) -> np.ndarray:
     try:
         with sf.SoundFile(str(path)) as f:
             f.seek(start)
-            raw = f.read(frames, dtype="float32", always_2d=True)
+            raw = f.read(frames, dtype="float32", always_2d=True)      # (n, channels)
     except Exception as exc:
         raise UserError(f"reading frames {start}..{start + frames} failed ({exc})", path,
                         "The file is probably truncated or corrupt.") from exc
-    out = to_stereo(raw)
-    if out.shape[1] < frames:
-        out = np.pad(out, ((0, 0), (0, frames - out.shape[1])))
+    out = np.zeros((2, frames), np.float32)
+    n = raw.shape[0]
+    if raw.shape[1] == 2:          # the usual case: no mixing, one transposing copy
+        out[:, :n] = raw.T
+    else:
+        out[:, :n] = to_stereo(raw)
     return out
 
 
@@ -238,8 +241,11 @@ class TrackSet:
         recipe = t.recipes.get(component)
         if recipe is None:                     # a track whose sources cover the whole mix
             return np.zeros((2, frames), np.float32)
-        out = np.zeros((2, frames), np.float32)
-        for weight, stem in recipe:
+        (weight, stem), rest = recipe[0], recipe[1:]
+        out = read_frames(t.files[stem], start, frames)
+        if weight != 1.0:
+            out *= weight
+        for weight, stem in rest:
             out += weight * read_frames(t.files[stem], start, frames)
         return out
 
@@ -310,6 +316,13 @@ class TrainingSegments:
         return int(rng.integers(0, spare + 1)) if spare > 0 else 0
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        mixture = np.empty((2, self.length), np.float32)
+        sources = np.empty((len(self.tracks.sources), 2, self.length), np.float32)
+        self.fill(index, mixture, sources)
+        return mixture, sources
+
+    def fill(self, index: int, mixture: np.ndarray, sources: np.ndarray) -> None:
+        """Write item ``index`` into ``mixture`` ``(2, L)`` and ``sources`` ``(S, 2, L)``."""
         if index < 0:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, int(index)])
@@ -325,17 +338,24 @@ class TrainingSegments:
             offsets = [self._offset(rng, t)] * len(comps)
         gains = rng.uniform(aug.gain[0], aug.gain[1], size=len(comps)).astype(np.float32)
         swaps = rng.random(len(comps)) < aug.swap
-        parts = np.empty((len(comps), 2, self.length), np.float32)
+        n_sources = len(self.tracks.sources)
+        mixture[:] = 0.0
         for i, name in enumerate(comps):
-            part = self.tracks.read(int(picks[i]), name, offsets[i], self.length) * gains[i]
-            parts[i] = part[::-1] if swaps[i] else part
-        mixture = parts.sum(axis=0)
-        return mixture, parts[:len(self.tracks.sources)]
+            part = self.tracks.read(int(picks[i]), name, offsets[i], self.length)
+            part *= gains[i]
+            if swaps[i]:
+                part = part[::-1]
+            if i < n_sources:
+                sources[i] = part
+            mixture += part
 
     def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """The items of optimizer step ``step``: ``(B, 2, L)`` and ``(B, S, 2, L)``."""
-        items = [self[step * batch_size + i] for i in range(batch_size)]
-        return (np.stack([m for m, _ in items]), np.stack([s for _, s in items]))
+        mixture = np.empty((batch_size, 2, self.length), np.float32)
+        sources = np.empty((batch_size, len(self.tracks.sources), 2, self.length), np.float32)
+        for i in range(batch_size):
+            self.fill(step * batch_size + i, mixture[i], sources[i])
+        return mixture, sources
 
 
 # ----------------------------------------------------------------------------- validation

@@ -132,7 +132,7 @@ def test_max_minutes_stops_cleanly_and_saves(data, tmp_path, tiny_config):
                            max_minutes=limit_s / 60))
     assert result.stopped == "time limit"
     assert 0 < result.steps < 5000
-    assert result.session_time_s < limit_s + 10.0
+    assert result.session_time_s < limit_s + 20.0         # slack for a loaded machine
     state = torch.load(tmp_path / "t" / CHECKPOINT_NAME, weights_only=True)
     assert state["step"] == result.steps
     assert (tmp_path / "t" / LAST_NAME).exists()
