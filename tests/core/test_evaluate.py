@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from app.core.audio import load
 from app.core.backends import FunctionBackend, identity_backend
@@ -71,3 +72,19 @@ def test_a_vocals_only_model_uses_the_rest_of_the_mix_for_the_oracle(data):
     vocals, _ = load(data / "track00" / "vocals.wav")
     mixture, _ = load(data / "track00" / "mixture.wav")
     assert t.sdr["model"]["vocals"] == pytest.approx(sdr(vocals, 0.5 * mixture), abs=1e-3)
+
+
+def test_an_onnx_export_scores_like_its_checkpoint(data, tmp_path, tiny_config):
+    export = pytest.importorskip("app.core.export")
+    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
+    bundle = init_bundle("small", audio=AUDIO, seed=3, **sizes)
+    path = save_bundle(bundle, tmp_path / "m.pt")
+    dummy = torch.zeros(1, 2, AUDIO.n_bins, AUDIO.segment_frames)
+    onnx = export.export_to_onnx(bundle.build(), dummy, tmp_path / "m.onnx", audio=AUDIO,
+                                 simplify=False, verify=False).path
+    a = evaluate(path, data, tracks=1)
+    b = evaluate(onnx, data, tracks=1)
+    assert b.backend != a.backend
+    for s in ("vocals", "accompaniment"):
+        assert b.median["model"][s] == pytest.approx(a.median["model"][s], abs=0.01)
+        assert b.median["oracle"][s] == a.median["oracle"][s]
