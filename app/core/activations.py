@@ -21,7 +21,7 @@ import copy
 import threading
 import time
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -91,6 +91,9 @@ class SavedTensorTracker:
         self.live = 0
         self.peak = 0
         self.forward_bytes = 0
+        # Bytes held at the end of forward and at the end of each recomputation: the only
+        # moments a new maximum can be reached, since between them backward only frees.
+        self.phases: list[int] = []
         self.recomputed_bytes = 0
         self._hooks = None
 
@@ -139,6 +142,7 @@ class SavedTensorTracker:
     def mark_forward_end(self) -> None:
         """Record what is held at the end of forward (before backward starts freeing)."""
         self.forward_bytes = self.live
+        self.phases.append(self.live)
 
     @contextlib.contextmanager
     def recompute_tap(self) -> Iterator[None]:
@@ -166,8 +170,11 @@ class SavedTensorTracker:
                     self._release(key)
             return kept
 
-        with torch.autograd.graph.saved_tensors_hooks(pack, inner_unpack):
-            yield
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, inner_unpack):
+                yield
+        finally:
+            self.phases.append(self.live)
 
 
 def _top_saved_tensors_hooks():
@@ -203,6 +210,8 @@ class ActivationSample:
 
     peak_bytes: peak of the bytes held for backward (the activation term).
     forward_bytes: what was held when forward ended (what checkpointing shrinks).
+    phase_bytes: what was held when forward ended and when each recomputation ended, in
+        order; the peak is their maximum.
     recomputed_bytes: bytes saved again by checkpoint recomputation during backward.
     allocator_peak_bytes: CUDA only: ``max_memory_allocated`` during forward/backward above
         what was allocated before (activations, gradients and temporaries), else None.
@@ -212,6 +221,7 @@ class ActivationSample:
     frames: int
     peak_bytes: int
     forward_bytes: int
+    phase_bytes: list[int]
     recomputed_bytes: int
     allocator_peak_bytes: Optional[int]
     seconds: float
@@ -219,7 +229,8 @@ class ActivationSample:
 
 def measure_activations(model: nn.Module, audio: AudioConfig, batch: int, frames: int,
                         precision: str = "fp32", device: Optional[torch.device] = None,
-                        seed: int = 0, backward: Optional[bool] = None) -> ActivationSample:
+                        seed: int = 0, backward: Optional[bool] = None,
+                        cancel: Optional[CancelToken] = None) -> ActivationSample:
     """Run one training forward/backward of ``model`` and measure what it keeps for backward.
 
     ``model`` is used as given (wrap it with :func:`enable_gradient_checkpointing` first to
@@ -233,6 +244,9 @@ def measure_activations(model: nn.Module, audio: AudioConfig, batch: int, frames
     blocks (their recomputation saves tensors during backward) and on CUDA (the allocator
     peak includes gradients). Without checkpointing nothing is saved during backward, so the
     peak is what forward left, and skipping backward saves two thirds of the time.
+
+    ``cancel`` is checked before every module runs (in forward and in recomputation), so a
+    large measurement stops within one layer's time.
     """
     precision = check_precision(precision)
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -257,6 +271,10 @@ def measure_activations(model: nn.Module, audio: AudioConfig, batch: int, frames
     start = time.perf_counter()
     for w in wrappers:
         w._tracker = tracker
+    hooks = []
+    if cancel is not None:
+        hooks = [m.register_forward_pre_hook(lambda _m, _i: cancel.check())
+                 for m in model.modules()]
     try:
         with tracker:
             with torch.no_grad():
@@ -272,6 +290,8 @@ def measure_activations(model: nn.Module, audio: AudioConfig, batch: int, frames
                 loss.backward()
             del masks, estimate, loss
     finally:
+        for h in hooks:
+            h.remove()
         for w in wrappers:
             w._tracker = None
         model.zero_grad(set_to_none=True)
@@ -284,6 +304,7 @@ def measure_activations(model: nn.Module, audio: AudioConfig, batch: int, frames
         torch.cuda.synchronize(device)
         allocator = int(torch.cuda.max_memory_allocated(device) - before)
     return ActivationSample(batch, frames, int(tracker.peak), int(tracker.forward_bytes),
+                            [int(p) for p in tracker.phases],
                             int(tracker.recomputed_bytes), allocator,
                             time.perf_counter() - start)
 
@@ -347,7 +368,12 @@ def _fit(design: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
 @dataclass
 class ActivationProfile:
     """Activation bytes of one training mode as a function of batch and frames, fitted from
-    measurements (``samples``). ``fit_error`` is the worst relative residual on them."""
+    measurements (``samples``). ``fit_error`` is the worst relative residual on them.
+
+    With checkpointing the peak is the largest of several moments (end of forward, end of
+    each block's recomputation) and which one wins can change with the size, so each moment
+    is fitted on its own (``phase_coefficients``) and the peak predicted as their maximum.
+    """
 
     precision: str
     measured_precision: str
@@ -363,6 +389,7 @@ class ActivationProfile:
     fit_error: float
     seconds: float
     features: tuple[str, ...] = FEATURES
+    phase_coefficients: list[list[float]] = field(default_factory=list)
 
     def _features(self, batch: int, frames: int) -> np.ndarray:
         cfg = _FeatureConfig(self.time_multiple, (1, self.window_frames))
@@ -372,6 +399,8 @@ class ActivationProfile:
         return max(0, int(round(float(self._features(batch, frames) @ np.asarray(coef)))))
 
     def peak(self, batch: int, frames: int) -> int:
+        if self.phase_coefficients:
+            return max(self._predict(c, batch, frames) for c in self.phase_coefficients)
         return self._predict(self.peak_coefficients, batch, frames)
 
     def forward(self, batch: int, frames: int) -> int:
@@ -441,19 +470,30 @@ def profile_activations(model_or_bundle, precision: str = "fp32", checkpointing:
     samples = []
     for i, (batch, frames) in enumerate(points):
         cancel.check()
-        report(i / len(points), f"measuring batch {batch} x {frames} frames")
-        samples.append(measure_activations(model, audio, batch, frames, measured, device))
+        report(i / len(points), f"{i + 1}/{len(points)}, batch {batch} x {frames} frames")
+        samples.append(measure_activations(model, audio, batch, frames, measured, device,
+                                           cancel=cancel))
     report(1.0, "fitted")
     design = np.asarray([_frame_features(model.config, s.batch, s.frames) for s in samples])
     peak, err = _fit(design, np.asarray([s.peak_bytes for s in samples], dtype=float))
+    phases: list[list[float]] = []
+    if len({len(s.phase_bytes) for s in samples}) == 1:
+        for k in range(len(samples[0].phase_bytes)):
+            coef, _ = _fit(design, np.asarray([s.phase_bytes[k] for s in samples], dtype=float))
+            phases.append(coef.tolist())
     fwd, _ = _fit(design, np.asarray([s.forward_bytes for s in samples], dtype=float))
     alloc = None
     if all(s.allocator_peak_bytes is not None for s in samples):
         alloc, _ = _fit(design, np.asarray([s.allocator_peak_bytes for s in samples], dtype=float))
-    return ActivationProfile(
+    profile = ActivationProfile(
         precision=precision, measured_precision=measured, checkpointing=checkpointing,
         checkpoint_attention=checkpoint_attention and checkpointing, device=str(device),
         time_multiple=model.config.time_multiple, window_frames=model.config.window[1],
         peak_coefficients=peak.tolist(), forward_coefficients=fwd.tolist(),
         allocator_coefficients=None if alloc is None else alloc.tolist(),
-        samples=samples, fit_error=err, seconds=time.perf_counter() - start)
+        samples=samples, fit_error=err, seconds=time.perf_counter() - start,
+        phase_coefficients=phases)
+    if phases:   # the residual of what is actually predicted: the maximum over the moments
+        profile.fit_error = max(abs(profile.peak(s.batch, s.frames) - s.peak_bytes) /
+                                max(s.peak_bytes, 1) for s in samples)
+    return profile

@@ -13,13 +13,15 @@ one import for all of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
+import torch
 from torch import nn
 
 from .activations import (PRECISIONS, ActivationProfile, ActivationSample, SavedTensorTracker,
@@ -189,7 +191,8 @@ def estimate_memory(model_or_bundle, batch_size: int = 4, segment_seconds: Optio
         measured = _measured_precision(precision, device)
         cancel = ensure_token(cancel)
         cancel.check()
-        sample = measure_activations(work, audio, int(batch_size), frames, measured, device)
+        sample = measure_activations(work, audio, int(batch_size), frames, measured, device,
+                                     cancel=cancel)
         profile = ActivationProfile(
             precision, measured, checkpointing, checkpoint_attention and checkpointing,
             str(device), model.config.time_multiple, model.config.window[1], [], [], None,
@@ -297,6 +300,20 @@ class ModeResult:
     def total(self, batch: int) -> int:
         return self.static_bytes + self.profile.peak(batch, self.frames)
 
+    def estimate_at(self, batch: int) -> MemoryEstimate:
+        """The estimate for any batch size (the static terms do not depend on it)."""
+        for e in self.estimates:
+            if e.batch_size == batch:
+                return e
+        first = self.estimates[0]
+        peak = self.profile.peak(batch, self.frames)
+        alloc = self.profile.allocator(batch, self.frames)
+        return replace(first, batch_size=int(batch), activations=peak,
+                       activations_forward=self.profile.forward(batch, self.frames),
+                       total=first.parameters + first.gradients + first.optimizer_state + peak,
+                       allocator_total=None if alloc is None
+                       else first.parameters + first.optimizer_state + alloc)
+
     def max_batch_for(self, budget_gb: float, reserve_gb: float = 0.0) -> int:
         return largest_fitting(self.total, (float(budget_gb) - float(reserve_gb)) * GiB)
 
@@ -355,11 +372,26 @@ def parse_batches(text: str) -> list[int]:
     return sorted(out)
 
 
+@contextlib.contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run torch on ``threads`` CPU threads (None: leave it) in this thread, restored after."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def plan_memory(model_or_bundle, batches: Sequence[int] = (1, 2, 4, 8, 16),
                 segment_seconds: Optional[float] = None, mixed_precision: str = "bf16",
                 optimizer: str = "adam", budget_gb: Optional[float] = None, *,
                 modes: Sequence[str] = MODES, checkpoint_attention: bool = True,
                 reserve_gb: float = 0.0, audio: Optional[AudioConfig] = None, device=None,
+                threads: Optional[int] = None,
                 on_mode: Optional[Callable[[ModeResult], None]] = None,
                 progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelToken] = None) -> MemoryPlan:
@@ -367,6 +399,7 @@ def plan_memory(model_or_bundle, batches: Sequence[int] = (1, 2, 4, 8, 16),
 
     Each mode is measured once (:func:`profile_activations`) and then answers for every batch;
     ``on_mode`` receives each mode's result as soon as it is ready (to draw it live).
+    ``threads``: CPU threads for the measurements (this thread's setting, restored after).
     """
     cancel = ensure_token(cancel)
     batches = sorted({int(b) for b in batches})
@@ -386,10 +419,11 @@ def plan_memory(model_or_bundle, batches: Sequence[int] = (1, 2, 4, 8, 16),
         cancel.check()
         step = scaled_progress(progress, i / len(settings), (i + 1) / len(settings))
         label = MODE_LABELS[mode]
-        profile = profile_activations(
-            model, precision, ckpt, checkpoint_attention, audio=audio, device=device,
-            progress=lambda f, msg, label=label, step=step: step(f, f"{label}: {msg}"),
-            cancel=cancel)
+        with torch_threads(threads):
+            profile = profile_activations(
+                model, precision, ckpt, checkpoint_attention, audio=audio, device=device,
+                progress=lambda f, msg, label=label, step=step: step(f, f"{label}: {msg}"),
+                cancel=cancel)
         estimates = [_make_estimate(model, audio, profile, b, seconds, optimizer, mode)
                      for b in batches]
         result = ModeResult(mode, label, precision, ckpt, estimates, None, static, frames,

@@ -196,6 +196,9 @@ def test_checkpointing_shrinks_activations_and_its_recomputation_is_counted(conf
     assert base.peak_bytes == base.forward_bytes == with_backward.peak_bytes   # shortcut is exact
     ckpt = measure_activations(enable_gradient_checkpointing(model), AUDIO, 2, 32)
     assert ckpt.recomputed_bytes > 0
+    wrappers = len(checkpoint_targets(model))
+    assert len(ckpt.phase_bytes) == 1 + wrappers            # forward end + each recomputation
+    assert ckpt.peak_bytes == max(ckpt.phase_bytes) and ckpt.phase_bytes[0] == ckpt.forward_bytes
     assert ckpt.forward_bytes < ckpt.peak_bytes < base.peak_bytes
     assert ckpt.peak_bytes < 0.8 * base.peak_bytes
 
@@ -218,17 +221,20 @@ def test_fp16_is_measured_as_bf16_on_cpu_with_the_same_bytes(config):
     assert bf16.peak_bytes == fp16.peak_bytes < fp32.peak_bytes
 
 
-@pytest.mark.parametrize("checkpointing", [False, True])
-def test_fit_extrapolates_to_a_direct_measurement(tiny_config, checkpointing):
+@pytest.mark.parametrize("precision,checkpointing", [("fp32", False), ("fp32", True),
+                                                     ("bf16", True)])
+def test_fit_extrapolates_to_a_direct_measurement(tiny_config, precision, checkpointing):
     """Measured at <= 2 x 36 frames, predicted at 3 x 259 frames, checked directly."""
     bundle = init_bundle("small", audio=AUDIO, **{
         k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")})
     seconds = 258 * AUDIO.hop_length / AUDIO.sample_rate
-    profile = profile_activations(bundle, "fp32", checkpointing)
+    profile = profile_activations(bundle, precision, checkpointing)
     assert profile.fit_error < 1e-6                      # the 7th point is predicted too
     assert max(s.frames for s in profile.samples) < 64
-    fitted = estimate_memory(bundle, 3, seconds, checkpointing=checkpointing, profile=profile)
-    direct = estimate_memory(bundle, 3, seconds, checkpointing=checkpointing, direct=True)
+    fitted = estimate_memory(bundle, 3, seconds, precision, checkpointing=checkpointing,
+                             profile=profile)
+    direct = estimate_memory(bundle, 3, seconds, precision, checkpointing=checkpointing,
+                             direct=True)
     assert fitted.method == "fit" and direct.method == "measured"
     assert fitted.frames == direct.frames == 259
     assert abs(fitted.activations / direct.activations - 1) < 0.10
