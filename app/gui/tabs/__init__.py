@@ -45,11 +45,13 @@ from __future__ import annotations
 
 from .base import Tab, TabContext, WindowHooks
 from .export import ExportTab
+from .memory import MemoryTab
 from .model import ModelTab
 from .separate import SeparateTab
 
 TABS: list[type[Tab]] = [
     ModelTab,
+    MemoryTab,
     ExportTab,
     SeparateTab,
 ]

@@ -1,0 +1,520 @@
+"""The Memory tab: will a training run fit the GPU, and what gradient checkpointing and mixed
+precision buy.
+
+"Estimate" runs :func:`app.core.memory.plan_memory` in a worker: each mode (baseline,
+checkpointing, mixed precision, both) is measured on a real forward/backward at small sizes
+and fitted, and reaches the chart as soon as it is ready (the worker hands results over
+through a list that a UI timer drains, so the chart redraws at a steady pace). Changing the
+budget moves the budget line and the "largest batch that fits" markers at once, from the
+fitted results. "Save a training config…" writes the selected mode and batch as
+``training-config.json`` for ``tfswa-studio train --config``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
+
+from ...core.jobs import UserError
+from ...core.memory import (MODE_LABELS, MODES, TRAINING_CONFIG_NAME, GiB, ModeResult,
+                            TrainingConfig, parse_batches, plan_memory, save_training_config)
+from ..jobs import Job, describe_error
+from ..memory_chart import MODE_COLORS, MemoryChart
+from .base import Tab, TabContext
+
+BUDGET_PRESETS = (6, 8, 12, 16, 24)
+OPTIMIZERS = {"adam": "Adam (2 state buffers)", "adamw": "AdamW (2 state buffers)",
+              "sgd": "SGD with momentum (1 buffer)", "none": "SGD, no momentum (none)"}
+ROWS = ["Parameters", "Gradients", "Optimizer state", "Activations", "Total",
+        "Largest batch that fits"]
+SHORT_LABELS = {"baseline": "Baseline", "checkpointing": "Check-\npointing",
+                "mixed": "Mixed\nprecision", "both": "Both"}
+
+
+HOW_TEXT = (
+    "<b>How this is measured.</b> Activations are the bytes autograd keeps for backward, "
+    "counted during a real training step (STFT, model, inverse STFT, waveform L1, backward) at "
+    "seven small sizes per mode, with what checkpointed blocks recompute in backward, and "
+    "fitted over batch and segment length. Weights, gradients and optimizer state are fp32 "
+    "and follow from the parameter count. Not counted: the CUDA context and short-lived "
+    "temporaries, hence <i>Keep free</i>.")
+
+
+def _labelled(row: QHBoxLayout, label: str, widget: QWidget) -> None:
+    if row.count():
+        row.addSpacing(12)
+    row.addWidget(QLabel(label))
+    row.addWidget(widget)
+
+
+def gib(n: int) -> str:
+    return f"{n / GiB:.2f} GiB" if n >= 0.1 * GiB else f"{n / 1024 ** 2:.1f} MiB"
+
+
+class MemoryTab(Tab):
+    title = "Memory"
+    tooltip = ("Training memory per batch size with and without gradient checkpointing and "
+               "mixed precision, measured; the largest batch that fits a GPU")
+
+    REDRAW_MS = 150
+
+    def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
+        super().__init__(ctx, parent)
+        self.job: Optional[Job] = None
+        self.results: list[ModeResult] = []
+        self._incoming: list[ModeResult] = []
+        self._lock = threading.Lock()
+        self.selected: Optional[tuple[str, int]] = None
+        self.user_selected = False          # a click or a batch choice: keep it
+        self.plan_settings: dict[str, Any] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 8)
+        layout.setSpacing(8)
+        layout.addWidget(self._no_model_notice())
+        layout.addWidget(self._settings())
+        body = QHBoxLayout()
+        body.setSpacing(10)
+        body.addWidget(self._chart_box(), 3)
+        body.addWidget(self._breakdown_box(), 2)
+        layout.addLayout(body, 1)
+        self._redraw = QTimer(self)
+        self._redraw.setInterval(self.REDRAW_MS)
+        self._redraw.timeout.connect(self._drain)
+        self._restore_settings()
+        self._model_changed()
+
+    # ------------------------------------------------------------------ building
+    def _no_model_notice(self) -> QWidget:
+        self.notice = QWidget()
+        self.notice.setObjectName("NoModelNotice")
+        self.notice.setStyleSheet("#NoModelNotice { background:#fff8e1; border:1px solid #f0d58c;"
+                                  " border-radius:4px; }")
+        text = QLabel("<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… "
+                      "(Ctrl+O) to estimate its training memory.")
+        text.setWordWrap(True)
+        button = QPushButton("Open checkpoint…")
+        button.clicked.connect(self.ctx.window.open_checkpoint_dialog)
+        row = QHBoxLayout(self.notice)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(text, 1)
+        row.addWidget(button)
+        return self.notice
+
+    def _settings(self) -> QWidget:
+        box = QGroupBox("Training setup")
+        self.batch_edit = QLineEdit()
+        self.batch_edit.setToolTip("Batch sizes to chart: 1,2,4,8 or 1-32 (powers of two in the "
+                                   "range) or 2:16:2 (every second)")
+        self.segment_spin = QDoubleSpinBox()
+        self.segment_spin.setRange(0.1, 60.0)
+        self.segment_spin.setDecimals(2)
+        self.segment_spin.setSingleStep(0.5)
+        self.segment_spin.setSuffix(" s")
+        self.segment_spin.setToolTip("Length of each training example (the model's default is "
+                                     "its own segment length)")
+        self.precision_combo = QComboBox()
+        self.precision_combo.addItem("bf16 autocast", "bf16")
+        self.precision_combo.addItem("fp16 autocast", "fp16")
+        self.precision_combo.setToolTip("The dtype of the two mixed-precision modes; weights, "
+                                        "gradients and optimizer state stay fp32")
+        self.optimizer_combo = QComboBox()
+        for key, label in OPTIMIZERS.items():
+            self.optimizer_combo.addItem(label, key)
+        self.optimizer_combo.setToolTip("Optimizer state counted next to the weights")
+        self.budget_spin = QDoubleSpinBox()
+        self.budget_spin.setRange(0.25, 1024.0)
+        self.budget_spin.setDecimals(2)
+        self.budget_spin.setSingleStep(1.0)
+        self.budget_spin.setSuffix(" GiB")
+        self.budget_spin.setToolTip("Memory of the GPU you will train on")
+        self.budget_spin.valueChanged.connect(self._budget_changed)
+        presets = QHBoxLayout()
+        presets.setSpacing(2)
+        self.preset_buttons: dict[int, QToolButton] = {}
+        for gb in BUDGET_PRESETS:
+            button = QToolButton()
+            button.setText(f"{gb}")
+            button.setToolTip(f"A {gb} GB GPU")
+            button.clicked.connect(lambda _c=False, gb=gb: self.budget_spin.setValue(gb))
+            presets.addWidget(button)
+            self.preset_buttons[gb] = button
+        presets.addWidget(QLabel("GB"))
+        self.reserve_spin = QDoubleSpinBox()
+        self.reserve_spin.setRange(0.0, 64.0)
+        self.reserve_spin.setDecimals(2)
+        self.reserve_spin.setSingleStep(0.25)
+        self.reserve_spin.setSuffix(" GiB")
+        self.reserve_spin.setToolTip("Part of the budget kept free for the CUDA context and "
+                                     "allocator slack")
+        self.reserve_spin.valueChanged.connect(self._budget_changed)
+        self.estimate_button = QPushButton("Estimate")
+        self.estimate_button.setDefault(True)
+        self.estimate_button.setToolTip("Measure each mode on a real forward/backward pass at "
+                                        "small sizes and chart the fitted totals")
+        self.estimate_button.clicked.connect(self.estimate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop measuring; the modes already measured stay")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("Idle")
+        self.batch_edit.setMaximumWidth(200)
+        self.budget_spin.setMinimumWidth(110)
+        first, second = QHBoxLayout(), QHBoxLayout()
+        for label, widget in (("Batch sizes:", self.batch_edit), ("Segment:", self.segment_spin),
+                              ("Mixed precision:", self.precision_combo),
+                              ("Optimizer:", self.optimizer_combo)):
+            _labelled(first, label, widget)
+        first.addStretch(1)
+        _labelled(second, "GPU budget:", self.budget_spin)
+        second.addLayout(presets)
+        _labelled(second, "Keep free:", self.reserve_spin)
+        second.addSpacing(18)
+        second.addWidget(self.estimate_button)
+        second.addWidget(self.cancel_button)
+        second.addWidget(self.progress_bar, 1)
+        column = QVBoxLayout(box)
+        column.setSpacing(6)
+        column.addLayout(first)
+        column.addLayout(second)
+        return box
+
+    def _chart_box(self) -> QWidget:
+        box = QGroupBox("Total memory per training step")
+        layout = QVBoxLayout(box)
+        self.chart = MemoryChart()
+        self.chart.setToolTip("One line per mode; the dashed line is the budget and the star on "
+                              "each line the largest batch that fits. Click a point to see its "
+                              "breakdown.")
+        self.chart.point_clicked.connect(self._picked)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color:#555")
+        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.status)
+        return box
+
+    def _breakdown_box(self) -> QWidget:
+        box = QGroupBox("Breakdown")
+        layout = QVBoxLayout(box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("At batch size:"))
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 1 << 16)
+        self.batch_spin.setToolTip("The batch the table describes (click a point to choose)")
+        self.batch_spin.valueChanged.connect(lambda b: self._picked(self._selected_mode(), b))
+        row.addWidget(self.batch_spin)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.table = QTableWidget(len(ROWS), len(MODES))
+        self.table.setVerticalHeaderLabels(ROWS)
+        self.table.setHorizontalHeaderLabels([SHORT_LABELS[m] for m in MODES])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().sectionClicked.connect(
+            lambda col: self._picked(MODES[col], self.batch_spin.value()))
+        self.table.setToolTip("Memory of one training step at the chosen batch, per mode. "
+                              "Activations are measured; the rest follows from the "
+                              "parameter count. Click a column title to choose its mode.")
+        self.table.setFixedHeight(self._table_height())
+        layout.addWidget(self.table)
+        self.selection_label = QLabel()
+        self.selection_label.setWordWrap(True)
+        layout.addWidget(self.selection_label)
+        self.save_button = QPushButton("Save a training config…")
+        self.save_button.setToolTip("Write the selected mode and batch to training-config.json "
+                                    "(tfswa-studio train --config reads it)")
+        self.save_button.clicked.connect(self.save_config_dialog)
+        layout.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addSpacing(8)
+        note = QLabel(HOW_TEXT)
+        note.setWordWrap(True)
+        note.setStyleSheet("color:#555")
+        layout.addWidget(note)
+        layout.addStretch(1)
+        return box
+
+    def _table_height(self) -> int:
+        self.table.resizeRowsToContents()
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        return rows + self.table.horizontalHeader().sizeHint().height() + 6
+
+    # ------------------------------------------------------------------ settings
+    def _restore_settings(self) -> None:
+        self.batch_edit.setText(str(self.setting("batches", "1-32")))
+        precision = self.setting("precision", "bf16")
+        self.precision_combo.setCurrentIndex(max(self.precision_combo.findData(precision), 0))
+        optimizer = self.setting("optimizer", "adam")
+        self.optimizer_combo.setCurrentIndex(max(self.optimizer_combo.findData(optimizer), 0))
+        self.budget_spin.setValue(float(self.setting("budget_gb", 8.0, float)))
+        self.reserve_spin.setValue(float(self.setting("reserve_gb", 0.5, float)))
+
+    def _save_settings(self) -> None:
+        self.set_setting("batches", self.batch_edit.text())
+        self.set_setting("precision", self.precision_combo.currentData())
+        self.set_setting("optimizer", self.optimizer_combo.currentData())
+        self.set_setting("budget_gb", self.budget_spin.value())
+        self.set_setting("reserve_gb", self.reserve_spin.value())
+
+    # ------------------------------------------------------------------ state
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def refresh(self) -> None:
+        has_model = self.ctx.workspace.bundle is not None
+        busy = self.running
+        self.notice.setVisible(not has_model)
+        for w in (self.batch_edit, self.segment_spin, self.precision_combo,
+                  self.optimizer_combo):
+            w.setEnabled(has_model and not busy)
+        self.estimate_button.setEnabled(has_model and not busy)
+        self.cancel_button.setEnabled(busy)
+        self.save_button.setEnabled(self.selected is not None and self._result(
+            self.selected[0]) is not None)
+
+    def workspace_changed(self, event: str, payload: Any) -> None:
+        if event == "bundle":
+            self._model_changed()
+
+    def _model_changed(self) -> None:
+        if self.running:
+            self.job.cancel()
+        bundle = self.ctx.workspace.bundle
+        if bundle is not None:
+            self.segment_spin.setValue(bundle.audio.segment_seconds)
+        self.results, self.selected, self.user_selected = [], None, False
+        with self._lock:
+            self._incoming.clear()
+        self.chart.clear_results()
+        self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
+        self._fill_table()
+        self.status.setText("Press <b>Estimate</b> to measure the loaded model's training memory "
+                            "in four modes." if bundle is not None else "")
+        self.refresh()
+
+    def shutdown(self) -> None:
+        self._redraw.stop()
+
+    # ------------------------------------------------------------------ estimating
+    def estimate(self) -> Optional[Job]:
+        bundle = self.ctx.workspace.bundle
+        if bundle is None or self.running:
+            return None
+        try:
+            batches = parse_batches(self.batch_edit.text())
+        except UserError as exc:
+            self.ctx.window.show_error("These batch sizes cannot be read", str(exc))
+            return None
+        self._save_settings()
+        self.plan_settings = {"segment_seconds": self.segment_spin.value(),
+                              "mixed_precision": self.precision_combo.currentData(),
+                              "optimizer": self.optimizer_combo.currentData()}
+        self.results, self.selected, self.user_selected = [], None, False
+        with self._lock:
+            self._incoming.clear()
+        self.chart.clear_results()
+        self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
+        self._fill_table()
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Starting…")
+        self.status.setText(f"Measuring {bundle.name}: each mode appears when it is measured.")
+        self.job = self.ctx.jobs.run(
+            f"Memory estimate for {bundle.name}", plan_memory,
+            {"model_or_bundle": bundle, "batches": batches,
+             "budget_gb": self.budget_spin.value(), "reserve_gb": self.reserve_spin.value(),
+             "threads": self.ctx.window.threads(), "on_mode": self._arrived,
+             **self.plan_settings},
+            on_result=self._finished, on_error=self._failed, on_aborted=self._aborted,
+            on_finished=self._ended)
+        self.job.changed.connect(self._show_progress)
+        self._redraw.start()
+        self.refresh()
+        return self.job
+
+    def _arrived(self, result: ModeResult) -> None:
+        """Worker thread: hand a measured mode over to the UI timer."""
+        with self._lock:
+            self._incoming.append(result)
+
+    def _drain(self) -> None:
+        """UI timer: draw the modes that arrived since the last tick."""
+        with self._lock:
+            new, self._incoming = self._incoming, []
+        if not new:
+            return
+        self.results.extend(new)
+        self.chart.set_results(self.results)
+        if self.user_selected and self.selected is not None:
+            self.select(*self.selected)
+        else:
+            self._select_default()
+
+    def cancel(self) -> None:
+        if self.running:
+            self.job.cancel()
+            self.progress_bar.setFormat("Cancelling…")
+
+    def _show_progress(self) -> None:
+        job = self.job
+        if job is None or not job.running:
+            return
+        self.progress_bar.setValue(int(job.fraction * 1000))
+        self.progress_bar.setFormat(f"{job.fraction * 100:.0f} % · {job.message}")
+
+    def _finished(self, plan) -> None:
+        self._drain()
+        self.progress_bar.setValue(1000)
+        self.progress_bar.setFormat(f"Done in {plan.elapsed_s:.1f} s")
+        fit = max((m.profile.fit_error for m in plan.modes), default=0.0)
+        fit_text = "exactly" if fit < 1e-6 else f"within {fit * 100:.1f} %"
+        where = plan.device
+        mixed = "" if where.startswith("cuda") or plan.mixed_precision == "bf16" else \
+            " (fp16 measured as bf16 on the CPU: same sizes)"
+        self.status.setText(
+            f"{plan.model}: {plan.parameter_count:,} parameters, {plan.segment_seconds:g} s "
+            f"segments ({plan.frames} frames). Activations measured on {where} at 7 small "
+            f"sizes per mode; the fit reproduces them {fit_text}{mixed}.")
+
+    def _failed(self, error: BaseException) -> None:
+        self._drain()
+        self.progress_bar.setFormat("Failed")
+        self.status.setText(f"<b>Estimate failed:</b> {describe_error(error)}")
+        if not self.isVisible():
+            self.ctx.window.show_error("Memory estimate failed", describe_error(error))
+
+    def _aborted(self) -> None:
+        self._drain()
+        self.progress_bar.setFormat("Cancelled")
+        done = ", ".join(r.label for r in self.results) or "no mode"
+        self.status.setText(f"Cancelled; measured before that: {done}.")
+
+    def _ended(self) -> None:
+        self._redraw.stop()
+        self.refresh()
+
+    # ------------------------------------------------------------------ budget and selection
+    def _budget_changed(self) -> None:
+        self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
+        self._fill_table()
+
+    def _result(self, mode: Optional[str]) -> Optional[ModeResult]:
+        return next((r for r in self.results if r.mode == mode), None)
+
+    def _selected_mode(self) -> Optional[str]:
+        if self.selected is not None:
+            return self.selected[0]
+        return self.results[0].mode if self.results else None
+
+    def _select_default(self) -> None:
+        """The checkpointing mode (else the first measured) at the largest charted batch that
+        fits."""
+        result = self._result("checkpointing") or self.results[0]
+        fits = self.chart.max_batches.get(result.mode, 0)
+        batches = [e.batch_size for e in result.estimates]
+        inside = [b for b in batches if b <= fits]
+        self.select(result.mode, inside[-1] if inside else batches[0])
+
+    def _picked(self, mode: Optional[str], batch: int) -> None:
+        """The user chose a point (chart click, batch box, column title)."""
+        if mode is not None and self._result(mode) is not None:
+            self.user_selected = True
+            self.select(mode, batch)
+
+    def select(self, mode: Optional[str], batch: int) -> None:
+        if mode is None or self._result(mode) is None:
+            return
+        self.selected = (mode, int(batch))
+        if self.batch_spin.value() != batch:
+            self.batch_spin.blockSignals(True)
+            self.batch_spin.setValue(int(batch))
+            self.batch_spin.blockSignals(False)
+        self.chart.select(mode, int(batch))
+        self._fill_table()
+        self.refresh()
+
+    def _fill_table(self) -> None:
+        batch = self.batch_spin.value()
+        mode = self.selected[0] if self.selected else None
+        for col, name in enumerate(MODES):
+            result = self._result(name)
+            header = QTableWidgetItem(SHORT_LABELS[name])
+            font = QFont(self.table.font())
+            font.setBold(name == mode)
+            header.setFont(font)
+            header.setToolTip(MODE_LABELS[name])
+            self.table.setHorizontalHeaderItem(col, header)
+            values = ["—"] * len(ROWS)
+            if result is not None:
+                e = result.estimate_at(batch)
+                best = self.chart.max_batches.get(name)
+                values = [gib(e.parameters), gib(e.gradients), gib(e.optimizer_state),
+                          gib(e.activations), gib(e.total),
+                          "—" if best is None else (str(best) if best else "none")]
+            for row, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if name == mode:
+                    item.setFont(font)
+                    item.setForeground(QColor(MODE_COLORS[name]))
+                self.table.setItem(row, col, item)
+        self._describe_selection()
+
+    def _describe_selection(self) -> None:
+        if self.selected is None or self._result(self.selected[0]) is None:
+            self.selection_label.setText("Click a point on the chart to choose a mode and batch.")
+            return
+        mode, batch = self.selected
+        e = self._result(mode).estimate_at(batch)
+        usable = (self.budget_spin.value() - self.reserve_spin.value()) * GiB
+        verdict = "fits" if e.total <= usable else "does <b>not</b> fit"
+        self.selection_label.setText(
+            f"<b>{MODE_LABELS[mode]}</b>, batch {batch}: {gib(e.total)} in total, which "
+            f"{verdict} a {self.budget_spin.value():g} GiB budget"
+            + (f" with {self.reserve_spin.value():g} GiB kept free." if self.reserve_spin.value()
+               else "."))
+
+    # ------------------------------------------------------------------ training config
+    def training_config(self) -> Optional[TrainingConfig]:
+        if self.selected is None or self._result(self.selected[0]) is None:
+            return None
+        mode, batch = self.selected
+        result = self._result(mode)
+        return TrainingConfig(gradient_checkpointing=result.checkpointing,
+                              checkpoint_attention=result.checkpointing,
+                              batch_size=int(batch), precision=result.precision,
+                              segment_seconds=float(self.plan_settings.get(
+                                  "segment_seconds", self.segment_spin.value())))
+
+    def save_config_dialog(self) -> None:
+        config = self.training_config()
+        if config is None:
+            return
+        bundle = self.ctx.workspace.bundle
+        folder = bundle.path.parent if bundle is not None and bundle.path else Path.home()
+        path, _ = QFileDialog.getSaveFileName(self, "Save a training config",
+                                              str(folder / TRAINING_CONFIG_NAME),
+                                              "Training config (*.json)")
+        if path:
+            # the dialog has asked before replacing an existing file
+            self.save_config(Path(path), config, overwrite=True)
+
+    def save_config(self, path: Path, config: TrainingConfig, overwrite: bool = False) -> Job:
+        return self.ctx.jobs.run(
+            f"Save training config {path.name}", save_training_config,
+            {"config": config, "path": path, "overwrite": overwrite},
+            on_result=lambda p: self.ctx.window.show_message(
+                f"Training config saved to {p}: batch {config.batch_size}, {config.precision}, "
+                f"gradient checkpointing {'on' if config.gradient_checkpointing else 'off'}."))
+
