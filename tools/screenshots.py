@@ -122,8 +122,15 @@ def main(argv=None) -> int:
         wait(app, lambda: not export_job.running, 900, "the export")
         if export_tab.result is None:
             raise RuntimeError(f"export failed: {export_job.message}")
+        memory_tab = window.tab("Memory")
+        memory_tab.batch_edit.setText("1-32")
+        memory_tab.budget_spin.setValue(4)
+        memory_job = memory_tab.estimate()
+        wait(app, lambda: not memory_job.running, 900, "the memory estimate")
+        if not memory_tab.results:
+            raise RuntimeError(f"memory estimate failed: {memory_job.message}")
         shots = {"separate-tab.png": "Separate", "model-tab.png": "Model",
-                 "export-tab.png": "Export"}
+                 "export-tab.png": "Export", "memory-tab.png": "Memory"}
         for name, title in shots.items():
             window.tabs.setCurrentWidget(window.tab(title))
             settle(app)
