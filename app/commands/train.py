@@ -20,7 +20,7 @@ FIELDS = {"data": "data", "out": "out", "preset": "preset", "sources": "sources"
           "epochs": "epochs", "steps_per_epoch": "steps_per_epoch",
           "max_minutes": "max_minutes", "clip": "clip_grad", "seed": "seed",
           "threads": "threads", "precision": "precision", "remix": "remix",
-          "log_every": "log_every"}
+          "log_every": "log_every", "checkpoint_minutes": "checkpoint_minutes"}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -57,6 +57,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--remix", type=float,
                    help="probability that each stem comes from another random song (default 1)")
     p.add_argument("--log-every", type=int, help="steps between loss records (default 25)")
+    p.add_argument("--checkpoint-minutes", type=float,
+                   help="also save OUT/checkpoint.pt this often within an epoch (default 10)")
     p.add_argument("--config", help=f"training settings saved by the Memory tab (default: "
                                     f"OUT/{CONFIG_NAME} when it exists)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in OUT")

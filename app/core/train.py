@@ -61,7 +61,8 @@ OPTIONS_NAME = "options.json"
 CONFIG_NAME = "training-config.json"
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Options that may change when a run is resumed; every other one must match the saved run.
-RESUME_OVERRIDES = ("epochs", "max_minutes", "threads", "log_every", "resume", "config")
+RESUME_OVERRIDES = ("epochs", "max_minutes", "threads", "log_every", "checkpoint_minutes",
+                    "resume", "config")
 
 
 # ----------------------------------------------------------------------------- options
@@ -97,6 +98,7 @@ class TrainOptions:
     swap: float = 0.5
     channels_last: bool = True
     log_every: int = 25
+    checkpoint_minutes: float = 10.0             # also save checkpoint.pt this often
     resume: bool = False
     config: Optional[Path] = None                # a training-config.json that was applied
 
@@ -124,6 +126,8 @@ class TrainOptions:
             problems.append("steps per epoch must be >= 1")
         if self.max_minutes is not None and self.max_minutes <= 0:
             problems.append("max minutes must be positive")
+        if self.checkpoint_minutes <= 0:
+            problems.append("checkpoint interval must be positive")
         if self.precision not in PRECISIONS:
             problems.append(f"precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
         if self.clip_grad < 0:
@@ -566,6 +570,7 @@ class Trainer:
     def save_state(self) -> Path:
         with atomic_path(self.checkpoint_path, overwrite=True) as tmp:
             torch.save(self.state_dict(), tmp)
+        self._saved_at = time.perf_counter()
         return self.checkpoint_path
 
     def _load_state(self) -> None:
@@ -673,7 +678,7 @@ class Trainer:
 
     def _fit(self, progress: ProgressFn, cancel: CancelToken) -> TrainResult:
         o = self.options
-        self._t0 = time.perf_counter()
+        self._t0 = self._saved_at = time.perf_counter()
         start_step = self.step
         if self.step % self.steps_per_epoch == 0 and not (self.history and
                                                           self.history[-1].step == self.step):
@@ -701,6 +706,8 @@ class Trainer:
                                "elapsed_s": self.elapsed_before + self._session_elapsed()})
                 if self.step % self.steps_per_epoch == 0:
                     self._end_epoch(cancel, partial=False)
+                    self.save_state()
+                elif time.perf_counter() - self._saved_at > o.checkpoint_minutes * 60.0:
                     self.save_state()
                 self._report(progress, start_step, last_loss)
             if stopped != "finished" and self.loss_count:

@@ -184,3 +184,20 @@ def test_gradient_checkpointing_and_bf16_train(data, tmp_path, tiny_config):
     # the weights keep the plain model's names: the bundle loads (and validates) as usual
     path = save_bundle(trainer._bundle("last"), tmp_path / "plain.pt")
     assert load_bundle(path).build() is not None
+
+
+def test_checkpoints_are_also_saved_between_epochs(data, tmp_path, tiny_config, monkeypatch):
+    saved_at = []
+    original = Trainer.save_state
+
+    def spy(self):
+        saved_at.append(self.step)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "save_state", spy)
+    train(options(data, tmp_path / "p", tiny_config, epochs=1, steps_per_epoch=4,
+                  checkpoint_minutes=1e-6))
+    assert saved_at[:4] == [1, 2, 3, 4]                      # every step, the interval being tiny
+    saved_at.clear()
+    train(options(data, tmp_path / "q", tiny_config, epochs=1, steps_per_epoch=4))
+    assert 1 not in saved_at and 4 in saved_at              # 10 minutes: only at the epoch's end
