@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -409,7 +409,3 @@ class ValidationSegments:
 def describe(tracks: TrackSet) -> str:
     minutes = tracks.total_seconds / 60
     return f"{len(tracks)} tracks, {minutes:.1f} min"
-
-
-def total_frames(tracks: Iterable[Track]) -> int:
-    return sum(t.frames for t in tracks)

@@ -29,7 +29,7 @@ import numpy as np
 from .backends import Backend, load_backend
 from .config import AudioConfig
 from .data import TrackSet, resolve_subset
-from .jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress, scaled_progress
+from .jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
 from .metrics import median, stem_sdr
 from .separate import SeparationOptions, separate_array
 from .spectral import istft, stft
