@@ -374,8 +374,10 @@ class ThreadTuner:
     On a machine shared with other work, OpenMP threads that spin while waiting for each
     other can make two threads several times slower than one (measured on the 2-core build
     machine under load: 12.6 s vs 5.5 s per step), while on an idle machine two threads are
-    faster. Every ``interval`` steps each candidate runs ``trial`` real training steps and
-    the fastest (median of all but the first step after a switch) is kept until the next check.
+    faster. Every ``interval`` steps, and as soon as three steps in a row take twice as long
+    as the chosen count did in its trial (the load changed), each candidate runs ``trial``
+    real training steps and the fastest (median of all but the first step after a switch) is
+    kept.
     """
 
     def __init__(self, candidates: list[int], trial: int = 3, interval: int = 200):
@@ -386,6 +388,8 @@ class ThreadTuner:
         self._plan: list[int] = []
         self._times: dict[int, list[float]] = {}
         self._next_check = 0
+        self._baseline = math.inf
+        self._slow = 0
         self.history: list[tuple[int, int]] = []      # (step, threads chosen)
 
     def before_step(self, step: int) -> None:
@@ -399,11 +403,16 @@ class ThreadTuner:
 
     def after_step(self, step: int, seconds: float) -> None:
         if not self._plan:
+            self._slow = self._slow + 1 if seconds > 2.0 * self._baseline else 0
+            if self._slow >= 3:
+                self._next_check, self._slow = step, 0
             return
         self._times[self._plan.pop(0)].append(seconds)
         if not self._plan:
-            best = min(self.candidates, key=lambda c: float(np.median(self._times[c][1:])))
+            medians = {c: float(np.median(self._times[c][1:])) for c in self.candidates}
+            best = min(self.candidates, key=medians.__getitem__)
             self._set(best)
+            self._baseline = medians[best]
             self._next_check = step + self.interval
             self.history.append((step, best))
 

@@ -66,6 +66,13 @@ def test_thread_tuner_keeps_the_faster_thread_count():
         tuner.before_step(step)
         tuner.after_step(step + 1, cost[torch.get_num_threads()])
     assert tuner.history[-1][1] == 2 and torch.get_num_threads() == 2
+    patient = ThreadTuner([1, 2], trial=3, interval=1000)
+    for step in range(20):
+        tuner_cost = {1: 1.0, 2: 0.6} if step < 10 else {1: 1.0, 2: 3.0}   # load comes back
+        patient.before_step(step)
+        patient.after_step(step + 1, tuner_cost[torch.get_num_threads()])
+    # slow steps 10, 11, 12 trigger a new trial at once (not after 1000 steps): 1 thread wins
+    assert patient.history == [(6, 2), (19, 1)]
 
 
 def test_a_few_steps_reduce_the_loss_on_held_out_segments(data, tmp_path, tiny_config):
