@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ..core.config import PRESETS
 from ..core.jobs import Cancelled
+from ..core.memory import load_training_config
 from ..core.train import (CHECKPOINT_NAME, CONFIG_NAME, TrainOptions, apply_training_config,
-                          load_training_config, saved_options, train)
+                          saved_options, train)
 from ..terminal import TerminalProgress, format_seconds, table
 
 # argparse destination -> TrainOptions field, for the options a user may give.
@@ -87,8 +88,7 @@ def build_options(args) -> tuple[TrainOptions, list[str]]:
     options = TrainOptions(**given, resume=args.resume)
     config = Path(args.config) if args.config else Path(args.out) / CONFIG_NAME
     if args.config or config.exists():
-        settings, warnings = load_training_config(config)
-        notes += warnings
+        settings = load_training_config(config)
         applied = apply_training_config(options, settings, explicit=set(given))
         options.config = config
         notes.append(f"applied {config}: {', '.join(applied) or 'nothing (all set explicitly)'}")

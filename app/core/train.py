@@ -32,7 +32,6 @@ import json
 import math
 import random
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -47,6 +46,7 @@ from .data import (Augmentation, TrackSet, TrainingSegments, ValidationSegments,
 from .files import atomic_path
 from .jobs import (Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress,
                    to_jsonable)
+from .memory import TRAINING_CONFIG_NAME, TrainingConfig, enable_gradient_checkpointing
 from .metrics import median, sdr
 from .model import build_model, count_parameters
 from .spectral import istft_torch, stft_torch
@@ -58,7 +58,7 @@ BEST_NAME = "best.safetensors"
 LAST_NAME = "last.safetensors"
 LOG_NAME = "log.jsonl"
 OPTIONS_NAME = "options.json"
-CONFIG_NAME = "training-config.json"
+CONFIG_NAME = TRAINING_CONFIG_NAME
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Options that may change when a run is resumed; every other one must match the saved run.
 RESUME_OVERRIDES = ("epochs", "max_minutes", "threads", "log_every", "checkpoint_minutes",
@@ -170,54 +170,17 @@ class TrainOptions:
         return cls(**d)
 
 
-@dataclass
-class TrainingConfig:
-    """The training settings the Memory tab saves (``training-config.json``)."""
-
-    gradient_checkpointing: Optional[bool] = None
-    checkpoint_attention: Optional[bool] = None
-    batch_size: Optional[int] = None
-    precision: Optional[str] = None
-    segment_seconds: Optional[float] = None
-
-
-def load_training_config(path: Path | str) -> tuple[TrainingConfig, list[str]]:
-    """Read a ``training-config.json``; returns the config and warnings for unknown keys."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError("does not exist", path) from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"is not a readable JSON training config ({exc})", path) from None
-    if not isinstance(raw, dict):
-        raise UserError("is not a JSON object of training settings", path)
-    known = {f.name for f in dataclasses.fields(TrainingConfig)}
-    notes = [f"{path.name}: ignoring unknown setting '{k}'" for k in sorted(set(raw) - known)]
-    types = {"gradient_checkpointing": bool, "checkpoint_attention": bool, "batch_size": int,
-             "precision": str, "segment_seconds": (int, float)}
-    values = {}
-    for key in known & set(raw):
-        value = raw[key]
-        if value is None:
-            continue
-        if not isinstance(value, types[key]) or (types[key] is int and isinstance(value, bool)):
-            raise UserError(f"setting '{key}' has the wrong type ({type(value).__name__})", path)
-        values[key] = value
-    return TrainingConfig(**values), notes
-
-
 def apply_training_config(options: TrainOptions, config: TrainingConfig,
                           explicit: set[str] = frozenset()) -> list[str]:
-    """Copy the config's settings onto ``options`` except those in ``explicit`` (given on the
-    command line, which wins). Returns what was applied, for the log."""
+    """Copy the settings of a ``training-config.json`` (saved by the Memory tab, read with
+    :func:`app.core.memory.load_training_config`) onto ``options``, except those in
+    ``explicit`` (given on the command line, which wins). Returns what was applied."""
     applied = []
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if value is None or f.name in explicit:
+    for name, value in config.to_dict().items():
+        if name in explicit:
             continue
-        setattr(options, f.name, value)
-        applied.append(f"{f.name}={value}")
+        setattr(options, name, value)
+        applied.append(f"{name}={value}")
     return applied
 
 
@@ -527,14 +490,6 @@ class Trainer:
 
     def _enable_checkpointing(self) -> None:
         o = self.options
-        try:
-            from .memory import enable_gradient_checkpointing
-        except ImportError:
-            note = ("gradient checkpointing was requested but app.core.memory has no "
-                    "enable_gradient_checkpointing; training without it")
-            warnings.warn(note)
-            self.notes.append(note)
-            return
         self.model = enable_gradient_checkpointing(
             self.model, checkpoint_blocks=o.gradient_checkpointing,
             checkpoint_attention=o.checkpoint_attention, inplace=True)

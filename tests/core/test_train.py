@@ -10,8 +10,8 @@ import torch
 
 from app.core.checkpoint import load_bundle, save_bundle
 from app.core.jobs import Cancelled, CancelToken, UserError
-from app.core.train import (BEST_NAME, CHECKPOINT_NAME, LAST_NAME, LOG_NAME, TrainingConfig,
-                            ThreadTuner, TrainOptions, Trainer, apply_training_config, load_training_config,
+from app.core.train import (BEST_NAME, CHECKPOINT_NAME, LAST_NAME, LOG_NAME,
+                            ThreadTuner, TrainOptions, Trainer, apply_training_config,
                             lr_at, separate_waveforms, train, waveform_l1)
 from stemdata import make_dataset
 
@@ -164,20 +164,18 @@ def test_best_bundle_is_loadable_and_describes_its_training(data, tmp_path, tiny
 
 
 def test_training_config_file(tmp_path, data, tiny_config):
-    path = tmp_path / "training-config.json"
-    path.write_text(json.dumps({"gradient_checkpointing": True, "checkpoint_attention": False,
-                                "batch_size": 3, "precision": "bf16", "segment_seconds": 0.5,
-                                "peak_mb": 12}))
-    config, notes = load_training_config(path)
-    assert config == TrainingConfig(True, False, 3, "bf16", 0.5)
-    assert notes and "peak_mb" in notes[0]
+    """The Memory tab's file (written by app.core.memory) is applied under explicit options."""
+    from app.core.memory import TrainingConfig, load_training_config, save_training_config
+
+    path = save_training_config(TrainingConfig(gradient_checkpointing=True,
+                                               checkpoint_attention=False, batch_size=3,
+                                               precision="bf16", segment_seconds=0.5),
+                                tmp_path / "training-config.json")
     o = options(data, tmp_path / "c", tiny_config, batch_size=2)
-    applied = apply_training_config(o, config, explicit={"batch_size"})
+    applied = apply_training_config(o, load_training_config(path), explicit={"batch_size"})
     assert o.batch_size == 2 and o.precision == "bf16" and o.gradient_checkpointing
-    assert "batch_size=3" not in applied
-    path.write_text(json.dumps({"batch_size": "four"}))
-    with pytest.raises(UserError, match="batch_size"):
-        load_training_config(path)
+    assert not o.checkpoint_attention and o.segment_seconds == 0.5
+    assert "batch_size=3" not in applied and "precision=bf16" in applied
 
 
 def test_gradient_checkpointing_and_bf16_train(data, tmp_path, tiny_config):
