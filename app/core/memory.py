@@ -193,10 +193,12 @@ def estimate_memory(model_or_bundle, batch_size: int = 4, segment_seconds: Optio
         cancel.check()
         sample = measure_activations(work, audio, int(batch_size), frames, measured, device,
                                      cancel=cancel)
-        profile = ActivationProfile(
-            precision, measured, checkpointing, checkpoint_attention and checkpointing,
-            str(device), model.config.time_multiple, model.config.window[1], [], [], None,
-            [sample], 0.0, sample.seconds)
+        profile = ActivationProfile(     # describes this one measurement; nothing is fitted
+            precision=precision, measured_precision=measured, checkpointing=checkpointing,
+            checkpoint_attention=checkpoint_attention and checkpointing, device=str(device),
+            time_multiple=model.config.time_multiple, window_frames=model.config.window[1],
+            peak_coefficients=[], forward_coefficients=[], allocator_coefficients=None,
+            samples=[sample], fit_error=0.0, seconds=sample.seconds)
         return _make_estimate(model, audio, profile, batch_size, segment_seconds, optimizer,
                               mode, sample)
     if profile is None:

@@ -328,12 +328,14 @@ def test_training_config_round_trip_and_the_trainer_reads_it(tmp_path):
     assert load_training_config(path) == config
     with pytest.raises(UserError, match="already exists"):
         save_training_config(config, path)
-    save_training_config(TrainingConfig(batch_size=2), path, overwrite=True)
+    save_training_config(TrainingConfig(True, True, 2, "bf16", 1.5), path, overwrite=True)
     assert load_training_config(path).batch_size == 2
-    from app.core import train
+    from app.core.train import TrainOptions, apply_training_config
 
-    theirs, notes = train.load_training_config(path)
-    assert (theirs.batch_size, theirs.precision, notes) == (2, "fp32", [])
+    options = TrainOptions(data=tmp_path, out=tmp_path / "run")   # the trainer applies it
+    apply_training_config(options, load_training_config(path), explicit={"precision"})
+    assert (options.batch_size, options.gradient_checkpointing, options.segment_seconds,
+            options.precision) == (2, True, 1.5, "fp32")      # the command line's precision won
 
 
 @pytest.mark.parametrize("text,problem", [
