@@ -65,7 +65,7 @@ def format_result(result: ExportResult) -> str:
         f"Graph        {result.nodes} nodes, {len(result.operators)} operator types "
         f"(most: {', '.join(f'{k} {v}' for k, v in top)})",
         f"Folded       {len(result.folded_batchnorms)} batch norms into convolutions",
-        f"Dynamic      " + ", ".join(f"{name} axis {a} '{n}'" for name, axes in
+        "Dynamic      " + ", ".join(f"{name} axis {a} '{n}'" for name, axes in
                                      result.dynamic_axes.items() for a, n in axes.items()),
         f"Time         {result.export_seconds:.1f} s ("
         + ", ".join(f"{s.name} {s.seconds:.1f} s" for s in result.stages) + ")",

@@ -72,8 +72,6 @@ class TorchScriptBackend(Backend):
     provider = "torchscript-cpu"
 
     def __init__(self, path: Path | str, threads: Optional[int] = None, name: str = ""):
-        import torch
-
         path = Path(path)
         meta = read_extra(path)
         audio = audio_config_from(meta, path)

@@ -53,6 +53,7 @@ def test_onnx_backend_reads_its_config_and_tunes_the_session():
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
     assert options.intra_op_num_threads == 2 and backend.describe()["threads"] == 2
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_onnx_and_pytorch_stems_agree_to_60_db(mixture):
