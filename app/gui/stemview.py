@@ -9,6 +9,7 @@ dragged or clicked to seek, and redrawn by a timer at a steady rate while audio 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
@@ -60,6 +61,7 @@ class StemView(pg.GraphicsLayoutWidget):
         self.ci.layout.setContentsMargins(4, 4, 12, 4)
         self.ci.layout.setVerticalSpacing(3)
         self.tracks: dict[str, TrackDisplay] = {}
+        self.notes: dict[str, str] = {}
         self.mode = "both"
         self.plots: list[pg.PlotItem] = []
         self.playheads: list[pg.InfiniteLine] = []
@@ -73,8 +75,11 @@ class StemView(pg.GraphicsLayoutWidget):
         self.scene().sigMouseClicked.connect(self._clicked)
 
     # -- content
-    def set_tracks(self, tracks: dict[str, TrackDisplay]) -> None:
+    def set_tracks(self, tracks: dict[str, TrackDisplay],
+                   notes: Optional[dict[str, str]] = None) -> None:
+        """``notes``: an extra line under a track's name (e.g. its SDR against the truth)."""
         self.tracks = dict(tracks)
+        self.notes = dict(notes or {})
         self.rebuild()
 
     def set_mode(self, mode: str) -> None:
@@ -101,8 +106,11 @@ class StemView(pg.GraphicsLayoutWidget):
         row = 0
         for i, (name, track) in enumerate(self.tracks.items()):
             color = COLORS[i % len(COLORS)]
+            note = self.notes.get(name)
+            extra = f"<br><span style='color:#222'>{note}</span>" if note else ""
             label = self.addLabel(f"<b>{name}</b><br><span style='color:#666'>"
-                                  f"peak {20 * math.log10(max(track.peak, 1e-6)):.1f} dBFS</span>",
+                                  f"peak {20 * math.log10(max(track.peak, 1e-6)):.1f} dBFS</span>"
+                                  + extra,
                                   row=row, col=0, rowspan=self.rows_per_track(), color=color)
             label.setFixedWidth(LABEL_WIDTH)
             if self.mode in ("both", "waveform"):

@@ -6,22 +6,25 @@ They run in :class:`~app.gui.worker.Worker` threads; nothing here touches a widg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..core.display import TrackDisplay, track_display, track_displays
 from ..core.files import copy_files
 from ..core.jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
+from ..core.scoring import find_reference_stems, score_stems
 from ..core.separate import SeparationOptions, SeparationResult, separate_file
 from ..core.workspace import Variant, Workspace
 
 
 @dataclass
 class SeparationView:
-    """Stems written to the session cache, with the data to draw each of them."""
+    """Stems written to the session cache, with the data to draw each of them, and their SDR
+    in dB when the song came with its true stems (a ``mixture.*`` beside ``{stem}.*``)."""
     result: SeparationResult
     stems: dict[str, TrackDisplay]
+    sdr: dict[str, float] = field(default_factory=dict)
 
 
 def inspect_audio(path: Path | str, *, progress: Optional[ProgressFn] = None,
@@ -46,9 +49,14 @@ def separate_for_view(*, workspace: Workspace, variant: Optional[Variant], threa
                                progress=scaled_progress(progress, 0.02, 0.9), cancel=cancel)
     finally:
         backend.close()
-    stems = track_displays(result.outputs, progress=scaled_progress(progress, 0.9, 1.0),
+    stems = track_displays(result.outputs, progress=scaled_progress(progress, 0.9, 0.97),
                            cancel=cancel)
-    return SeparationView(result, stems)
+    scores: dict[str, float] = {}
+    references = find_reference_stems(input_path, result.outputs)
+    if references:
+        scores = score_stems(result.outputs, references, result.sample_rate,
+                             progress=scaled_progress(progress, 0.97, 1.0), cancel=cancel)
+    return SeparationView(result, stems, scores)
 
 
 def stem_targets(stems: dict[str, Path], folder: Path | str, track: str) -> dict[Path, Path]:

@@ -230,3 +230,39 @@ def test_play_pause_and_seek_with_the_real_player(qtbot, monkeypatch, qsettings,
     view._dragged(view.playheads[-1])
     qtbot.waitUntil(lambda: abs(tab.player._player.position() - 2000) < 50, timeout=5000)
     window.close()
+
+
+def test_a_song_with_its_true_stems_shows_the_sdr_of_each_stem(qtbot, loaded, tmp_path, wait_job):
+    """A mixture.* beside vocals.* and accompaniment.* (the demo song's layout): after the
+    separation every stem's label and the log give its SDR against the truth."""
+    from app.core import audio
+    from app.core.metrics import sdr
+
+    window = loaded
+    rng = np.random.default_rng(5)
+    vocals = rng.uniform(-0.2, 0.2, (2, 2 * 44100)).astype(np.float32)
+    accomp = rng.uniform(-0.2, 0.2, (2, 2 * 44100)).astype(np.float32)
+    folder = tmp_path / "demo"
+    audio.write(folder / "vocals.flac", vocals, 44100, subtype="24")
+    audio.write(folder / "accompaniment.flac", accomp, 44100, subtype="24")
+    mix_path = audio.write(folder / "mixture.flac", vocals + accomp, 44100, subtype="24")
+    tab = open_song(qtbot, window, mix_path, wait_job)
+    tab.separate()
+    job = wait_job(tab.separate_job)
+    assert job.state is JobState.DONE, job.message
+    scores = tab.view.sdr
+    assert set(scores) == {"vocals", "accompaniment"}
+    # the figures are the metric applied to the written stems
+    est, _ = audio.load(tab.view.result.outputs["vocals"])
+    assert scores["vocals"] == pytest.approx(float(sdr(audio.load(folder / "vocals.flac")[0], est)),
+                                             abs=0.01)
+    assert tab.stem_view.notes["vocals"] == f"SDR {scores['vocals']:.1f} dB"
+    assert f"vocals {scores['vocals']:.1f} dB SDR" in window.dock.log_text()
+
+    # an ordinary file has no truth to compare with: no SDR
+    plain = tab
+    other = audio.write(tmp_path / "other.wav", vocals + accomp, 44100, subtype="24")
+    open_song(qtbot, window, other, wait_job)
+    plain.separate()
+    wait_job(plain.separate_job)
+    assert plain.view.sdr == {} and plain.stem_view.notes == {}

@@ -407,9 +407,13 @@ class SeparateTab(Tab):
                           f"{result.backend}")
         for warning in result.warnings:
             self.ctx.jobs.log(warning, "warning")
+        notes = {name: f"SDR {value:.1f} dB" for name, value in view.sdr.items()}
+        if view.sdr:
+            self.ctx.jobs.log("Against the true stems beside the mixture: " + ", ".join(
+                f"{name} {value:.1f} dB SDR" for name, value in view.sdr.items()))
         tracks = {"mixture": self.mixture} if self.mixture is not None else {}
         tracks.update(view.stems)
-        self.stem_view.set_tracks(tracks)
+        self.stem_view.set_tracks(tracks, notes)
         self._fill_tracks()
         self._show_time(self.stem_view.position)
         if old is not None and old != run_dir:
