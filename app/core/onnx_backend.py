@@ -31,8 +31,9 @@ def session_options(threads: Optional[int] = None):
     so.intra_op_num_threads = int(threads) if threads else default_threads()
     so.inter_op_num_threads = 1
     # Idle pool threads sleep instead of spinning: with another busy process on one of two
-    # cores, spinning made a medium-preset segment 33 % slower (739 vs 554 ms); it also
-    # leaves the CPU to the GUI and audio playback between segments.
+    # cores, spinning made a medium-preset segment 37 % slower (695 vs 507 ms median,
+    # benchmarks/export_latency.py --spinning); sleeping also leaves the CPU to the GUI and
+    # audio playback between segments.
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3  # errors only: warnings about unused initializers are noise
     return so

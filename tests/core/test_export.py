@@ -258,6 +258,19 @@ def test_outputs_that_drift_fail_verification_and_leave_no_file(tmp_path, tiny_m
     assert leftovers(tmp_path) == []
 
 
+def test_a_failing_simplifier_keeps_the_checked_graph_and_says_so(tmp_path, tiny_model,
+                                                                   monkeypatch):
+    def broken(proto):
+        raise RuntimeError("simplifier crashed")
+
+    monkeypatch.setattr(export_mod, "_simplify", broken)
+    result = export_to_onnx(tiny_model, example(), tmp_path / "m.onnx", audio=AUDIO, threads=1,
+                            verify_frames=(1, 37))
+    assert result.passed and not result.simplified
+    assert any("simplifier crashed" in w and "unsimplified" in w for w in result.warnings)
+    onnx.checker.check_model(str(result.path))
+
+
 def test_non_finite_outputs_fail_verification(tiny_model):
     def nan_at_the_end(x):
         with torch.inference_mode():

@@ -115,6 +115,15 @@ def test_onnx_file_without_audio_config_is_refused(tmp_path):
     assert "export" in str(info.value)
 
 
+def test_torchscript_file_without_description_is_refused(tmp_path):
+    bundle, _ = exported("onnx")
+    plain = tmp_path / "plain.pt"
+    torch.jit.save(torch.jit.trace(bundle.build(), (torch.rand(1, 2, 1025, 8),)), str(plain))
+    with pytest.raises(UserError) as info:
+        load_backend(plain)
+    assert str(plain) in str(info.value) and "audio config" in str(info.value)
+
+
 def test_truncated_onnx_file_is_reported(tmp_path):
     _, result = exported("onnx")
     broken = tmp_path / "broken.onnx"
