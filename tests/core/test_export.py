@@ -154,6 +154,22 @@ def test_progress_reports_every_stage_in_order(tmp_path, tiny_model):
     assert stages == ["prepare", "export", "simplify", "verify"]
 
 
+@pytest.mark.parametrize("stage", ["export", "verify"])
+def test_cancel_stops_between_steps_and_leaves_no_file(tmp_path, tiny_model, stage):
+    from app.core.jobs import CancelToken, Cancelled
+
+    token = CancelToken()
+
+    def progress(fraction, message):
+        if message.startswith(stage):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        export_to_onnx(tiny_model, example(), tmp_path / "m.onnx", audio=AUDIO, simplify=False,
+                       threads=1, verify_frames=(1, 37), progress=progress, cancel=token)
+    assert leftovers(tmp_path) == []
+
+
 def test_dynamo_exporter_gives_a_dynamic_verified_graph(tmp_path, tiny_model):
     out = tmp_path / "dynamo.onnx"
     result = export_to_onnx(tiny_model, example(), out, exporter="dynamo",
