@@ -328,16 +328,30 @@ def test_torchscript_round_trip_with_extra_files_and_other_shapes():
     assert (2, 2, AUDIO.n_bins, 37) in shapes and (1, 2, AUDIO.n_bins, 100) in shapes
 
 
-def test_script_method_either_works_or_says_to_trace(tmp_path, tiny_model):
+def test_script_method_exports_the_model(tmp_path, tiny_model):
     out = tmp_path / "s.pt"
-    try:
-        result = export_to_torchscript(tiny_model, example(), out, method="script",
-                                       audio=AUDIO, verify_frames=(1, 37))
-    except ExportError as exc:
-        assert "scripting cannot compile" in str(exc) and "method 'trace'" in str(exc)
-        assert leftovers(tmp_path) == []
-    else:
-        assert result.passed and out.exists()
+    result = export_to_torchscript(tiny_model, example(), out, method="script",
+                                   audio=AUDIO, verify_frames=(1, 37))
+    assert result.passed and result.method == "script" and out.exists()
+
+
+class Unscriptable(torch.nn.Module):
+    """Python that TorchScript cannot compile (a call into numpy), but tracing can."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x) * float(np.sqrt(1.0))
+
+
+def test_a_model_scripting_cannot_compile_says_to_trace(tmp_path, tiny_model):
+    with pytest.raises(ExportError) as err:
+        export_to_torchscript(Unscriptable(tiny_model), example(), tmp_path / "s.pt",
+                              method="script", audio=AUDIO, verify_frames=(1, 37))
+    assert "scripting cannot compile" in str(err.value) and "method 'trace'" in str(err.value)
+    assert leftovers(tmp_path) == []
 
 
 def test_export_bundle_default_paths():

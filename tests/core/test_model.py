@@ -179,3 +179,19 @@ def test_trace_accepts_other_batch_and_frame_counts(tiny_config):
         x = torch.rand(*shape)
         with torch.no_grad():
             torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_the_model_splits_sub_bands_like_the_spectral_module(tiny_config):
+    from app.core.spectral import to_subbands_torch
+
+    model = make(tiny_config)
+    x = torch.rand(2, 2, 64, 9)
+    torch.testing.assert_close(model.split_subbands(x), to_subbands_torch(x, model.subbands))
+
+
+def test_the_model_can_be_scripted(tiny_config):
+    model = make(tiny_config)
+    scripted = torch.jit.script(model)
+    x = torch.rand(2, 2, 70, 23)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x), rtol=1e-5, atol=1e-6)

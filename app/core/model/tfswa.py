@@ -67,8 +67,9 @@ def relative_position_index(wf: int, wt: int) -> torch.Tensor:
     return (rel[0] + wf - 1) * (2 * wt - 1) + (rel[1] + wt - 1)
 
 
-def shifted_window_mask(nf: int, nt: int, valid_f, valid_t, window: tuple[int, int],
-                        shift: tuple[int, int], device: torch.device) -> torch.Tensor:
+def shifted_window_mask(nf: int, nt: int, valid_f: int, valid_t: int, window: tuple[int, int],
+                        shift: tuple[int, int], device: torch.device,
+                        mask_value: float = MASK_VALUE) -> torch.Tensor:
     """Additive attention mask ``(windows, N, N)`` for a map cyclically shifted by ``-shift``.
 
     The padded map has ``nf x nt`` tokens, of which the first ``valid_f x valid_t`` (before the
@@ -93,7 +94,7 @@ def shifted_window_mask(nf: int, nt: int, valid_f, valid_t, window: tuple[int, i
     key_real = ids[:, None, :, 1] > 0.5
     allowed = same_region & key_real
     zero = torch.zeros((), dtype=torch.float32, device=device)
-    return torch.where(allowed, zero, zero + MASK_VALUE)
+    return torch.where(allowed, zero, zero + mask_value)
 
 
 class SwinLayer(nn.Module):

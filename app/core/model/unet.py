@@ -8,7 +8,6 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
-from ..spectral import to_subbands_torch
 from .blocks import Down, ResBlock, Up
 from .tfswa import TFSWABlock
 
@@ -53,6 +52,13 @@ class TFSWAUNet(nn.Module):
         out.append(("head", self.head))
         return out
 
+    def split_subbands(self, x: torch.Tensor) -> torch.Tensor:
+        """``(b, c, f, t)`` with f a multiple of the sub-band count -> ``(b, c*k, f/k, t)``,
+        channel index ``channel * k + band`` (the convention of
+        :func:`app.core.spectral.to_subbands`)."""
+        b, c, nf, nt = x.shape
+        return x.reshape(b, c * self.subbands, nf // self.subbands, nt)
+
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         b, c, nf, nt = mag.shape
         k = self.subbands
@@ -60,7 +66,7 @@ class TFSWAUNet(nn.Module):
         pad_f = (fm - nf % fm) % fm
         pad_t = (self.multiple - nt % self.multiple) % self.multiple
         x = F.pad(torch.log1p(mag), (0, pad_t, 0, pad_f))
-        x = to_subbands_torch(x, k)                   # (b, c*k, band, pt): bands as channels
+        x = self.split_subbands(x)                    # (b, c*k, band, pt): bands as channels
 
         x = self.stem(x)
         skips = [x]
