@@ -41,6 +41,8 @@ def run(args) -> int:
         raise UserError("no model given and no demo model is installed",
                         hint="Pass --model CKPT (make an untrained one with "
                              "'tfswa-studio init --out model.pt').")
+    if args.model is None and not args.json:
+        print(f"model: the bundled demo model ({model})", file=sys.stderr)
     backend = load_backend(model, threads=args.threads)
     options = SeparationOptions(segment=args.segment, overlap=args.overlap,
                                 exact_sum=args.exact_sum)
