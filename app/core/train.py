@@ -20,17 +20,21 @@ the step; resuming reproduces the uninterrupted run bit for bit.
 Files in OUT: ``checkpoint.pt`` (resume state), ``best.safetensors`` (best validation SDR),
 ``last.safetensors`` (the final weights), ``log.jsonl`` (a record per logged step and per
 epoch: loss, lr, validation SDR, time), ``options.json`` (the options used).
+
+This module holds the trainer (:class:`Trainer`, :func:`train`) and its results; every name
+other code imports from it stays importable here. The parts live beside it:
+:mod:`app.core.train_options` (file names, :class:`TrainOptions`, the training config,
+reading a saved run), :mod:`app.core.train_step` (schedule, loss, one optimizer step, RNG
+states) and :mod:`app.core.train_runtime` (thread tuning, batch prefetching).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
 import dataclasses
 import datetime as _dt
 import json
 import math
-import random
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,150 +42,37 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import ModelBundle, save_bundle
-from .config import AudioConfig, ModelConfig, preset
-from .data import (Augmentation, TrackSet, TrainingSegments, ValidationSegments, describe)
+from .config import AudioConfig
+from .data import TrackSet, TrainingSegments, ValidationSegments, describe
 from .files import atomic_path
 from .jobs import (Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress,
                    to_jsonable)
-from .memory import TRAINING_CONFIG_NAME, TrainingConfig, enable_gradient_checkpointing
+from .memory import enable_gradient_checkpointing
 from .metrics import median, sdr
 from .model import build_model, count_parameters
-from .spectral import istft_torch, stft_torch
+from .train_options import (BEST_NAME, CHECKPOINT_NAME, CONFIG_NAME, LAST_NAME, LOG_NAME,
+                            OPTIONS_NAME, PRECISIONS, RESUME_OVERRIDES, STATE_FORMAT,
+                            STATE_VERSION, TrainOptions, _differences, apply_training_config,
+                            read_state, saved_options)
+from .train_runtime import BatchLoader, ThreadTuner
+from .train_step import (autocast_dtype, lr_at, optimizer_step, rng_state, separate_waveforms,
+                         set_rng_state, waveform_l1)
 
-STATE_FORMAT = "tfswa-studio-training-state"
-STATE_VERSION = 1
-CHECKPOINT_NAME = "checkpoint.pt"
-BEST_NAME = "best.safetensors"
-LAST_NAME = "last.safetensors"
-LOG_NAME = "log.jsonl"
-OPTIONS_NAME = "options.json"
-CONFIG_NAME = TRAINING_CONFIG_NAME
-PRECISIONS = ("fp32", "bf16", "fp16")
-# Options that may change when a run is resumed; every other one must match the saved run.
-RESUME_OVERRIDES = ("epochs", "max_minutes", "threads", "log_every", "checkpoint_minutes",
-                    "resume", "config")
-
-
-# ----------------------------------------------------------------------------- options
-
-@dataclass
-class TrainOptions:
-    """Everything that defines a training run. Paths are resolved when the run starts."""
-
-    data: Path
-    out: Path
-    preset: str = "small"
-    model_config: Optional[ModelConfig] = None   # explicit sizes instead of the preset
-    sources: tuple[str, ...] = ("vocals", "accompaniment")
-    valid_data: Optional[Path] = None
-    valid_tracks: Optional[int] = None           # held out of ``data`` when no valid_data
-    valid_seconds: float = 12.0                  # per validation track
-    batch_size: int = 4
-    segment_seconds: float = 3.0
-    lr: float = 1e-3
-    lr_decay: float = 0.9
-    lr_decay_epochs: float = 1.5
-    epochs: int = 20
-    steps_per_epoch: Optional[int] = None        # None: one pass over the training audio
-    max_minutes: Optional[float] = None          # wall-clock limit of this invocation
-    clip_grad: float = 5.0
-    seed: int = 0
-    threads: Optional[int] = None
-    precision: str = "fp32"
-    gradient_checkpointing: bool = False
-    checkpoint_attention: bool = False
-    remix: float = 1.0
-    gain: tuple[float, float] = (0.25, 1.25)
-    swap: float = 0.5
-    channels_last: bool = True
-    log_every: int = 25
-    checkpoint_minutes: float = 10.0             # also save checkpoint.pt this often
-    resume: bool = False
-    config: Optional[Path] = None                # a training-config.json that was applied
-
-    def __post_init__(self) -> None:
-        self.data = Path(self.data)
-        self.out = Path(self.out)
-        self.sources = tuple(self.sources)
-        self.gain = tuple(float(g) for g in self.gain)
-        if self.valid_data is not None:
-            self.valid_data = Path(self.valid_data)
-        if self.config is not None:
-            self.config = Path(self.config)
-
-    def validate(self) -> None:
-        problems = []
-        if self.batch_size < 1:
-            problems.append("batch size must be >= 1")
-        if not 0.05 <= self.segment_seconds <= 60:
-            problems.append(f"segment {self.segment_seconds} s is out of range (0.05 .. 60 s)")
-        if self.lr <= 0 or not 0 < self.lr_decay <= 1 or self.lr_decay_epochs <= 0:
-            problems.append("lr, lr decay and decay interval must be positive (decay <= 1)")
-        if self.epochs < 1:
-            problems.append("epochs must be >= 1")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            problems.append("steps per epoch must be >= 1")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            problems.append("max minutes must be positive")
-        if self.checkpoint_minutes <= 0:
-            problems.append("checkpoint interval must be positive")
-        if self.precision not in PRECISIONS:
-            problems.append(f"precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
-        if self.clip_grad < 0:
-            problems.append("gradient clipping must be >= 0 (0 turns it off)")
-        if self.log_every < 1:
-            problems.append("log interval must be >= 1")
-        if problems:
-            raise UserError("invalid training options: " + "; ".join(problems))
-        Augmentation(self.remix, self.gain, self.swap)
-
-    @property
-    def augmentation(self) -> Augmentation:
-        return Augmentation(self.remix, self.gain, self.swap)
-
-    def resolved_model_config(self) -> ModelConfig:
-        return self.model_config or preset(self.preset)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, Path):
-                v = str(v)
-            elif isinstance(v, ModelConfig):
-                v = v.to_dict()
-            elif isinstance(v, tuple):
-                v = list(v)
-            d[f.name] = v
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainOptions":
-        names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        if d.get("model_config") is not None:
-            d["model_config"] = ModelConfig.from_dict(d["model_config"])
-        for key in ("sources", "gain"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
-
-
-def apply_training_config(options: TrainOptions, config: TrainingConfig,
-                          explicit: set[str] = frozenset()) -> list[str]:
-    """Copy the settings of a ``training-config.json`` (saved by the Memory tab, read with
-    :func:`app.core.memory.load_training_config`) onto ``options``, except those in
-    ``explicit`` (given on the command line, which wins). Returns what was applied."""
-    applied = []
-    for name, value in config.to_dict().items():
-        if name in explicit:
-            continue
-        setattr(options, name, value)
-        applied.append(f"{name}={value}")
-    return applied
+__all__ = [
+    # the trainer
+    "Trainer", "train", "EpochRecord", "TrainResult",
+    # options and saved runs
+    "STATE_FORMAT", "STATE_VERSION", "CHECKPOINT_NAME", "BEST_NAME", "LAST_NAME", "LOG_NAME",
+    "OPTIONS_NAME", "CONFIG_NAME", "PRECISIONS", "RESUME_OVERRIDES", "TrainOptions",
+    "apply_training_config", "read_state", "saved_options",
+    # the step
+    "lr_at", "autocast_dtype", "separate_waveforms", "waveform_l1", "optimizer_step",
+    "rng_state", "set_rng_state",
+    # runtime helpers
+    "ThreadTuner", "BatchLoader",
+]
 
 
 # ----------------------------------------------------------------------------- results
@@ -218,202 +109,7 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
 
-# ----------------------------------------------------------------------------- the step
-
-def lr_at(step: int, options: TrainOptions, steps_per_epoch: int) -> float:
-    """The paper's schedule: ``lr * decay ** floor(step / (decay_epochs * steps_per_epoch))``."""
-    interval = max(1, int(round(options.lr_decay_epochs * steps_per_epoch)))
-    return options.lr * options.lr_decay ** (step // interval)
-
-
-def autocast_dtype(precision: str) -> Optional[torch.dtype]:
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def separate_waveforms(model: torch.nn.Module, mixture: torch.Tensor, audio: AudioConfig,
-                       precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
-    """``(B, 2, L)`` mixtures -> ``(B, S, 2, L)`` source estimates: STFT, the model's masks on
-    the magnitude, masked complex spectra, inverse STFT (the mixture phase)."""
-    length = mixture.shape[-1]
-    with torch.no_grad():
-        spec = stft_torch(mixture, audio.n_fft, audio.hop_length)          # (B, 2, F, T)
-        mag = spec.abs()
-        if channels_last:
-            mag = mag.contiguous(memory_format=torch.channels_last)
-    dtype = autocast_dtype(precision)
-    if dtype is None:
-        masks = model(mag)
-    else:
-        with torch.autocast("cpu", dtype=dtype):
-            masks = model(mag)
-        masks = masks.float()
-    est = masks * spec[:, None]                                              # (B, S, 2, F, T)
-    return istft_torch(est, audio.n_fft, audio.hop_length, length)
-
-
-def waveform_l1(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.l1_loss(estimate, target)
-
-
-def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                   mixture: torch.Tensor, sources: torch.Tensor, audio: AudioConfig, *,
-                   lr: float, precision: str = "fp32", channels_last: bool = False,
-                   clip_grad: float = 0.0, scaler: Optional["torch.amp.GradScaler"] = None) -> float:
-    """One training step: ``(B, 2, L)`` mixtures and ``(B, S, 2, L)`` true sources; returns
-    the L1 loss before the update."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    estimate = separate_waveforms(model, mixture, audio, precision, channels_last)
-    loss = waveform_l1(estimate, sources)
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-    else:
-        loss.backward()
-    if clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    return float(loss.detach())
-
-
-# ----------------------------------------------------------------------------- state
-
-def rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)]}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-
-
-def read_state(path: Path) -> dict[str, Any]:
-    """Load a training checkpoint (weights-only unpickling: no code runs from the file)."""
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError("does not exist", path) from None
-    except Exception as exc:
-        raise UserError(f"cannot be read as a training checkpoint ({str(exc).splitlines()[0]})",
-                        path) from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise UserError("is not a TFSWA Studio training checkpoint", path)
-    return state
-
-
-def saved_options(out: Path | str) -> Optional[TrainOptions]:
-    """The options of the run saved in ``out`` (None when there is none)."""
-    path = Path(out) / CHECKPOINT_NAME
-    if not path.exists():
-        return None
-    return TrainOptions.from_dict(read_state(path)["options"])
-
-
-def _differences(a: TrainOptions, b: TrainOptions) -> list[str]:
-    da, db = a.to_dict(), b.to_dict()
-    for d in (da, db):
-        for key in ("data", "valid_data", "out"):
-            if d[key] is not None:
-                d[key] = str(Path(d[key]).resolve())
-    return [f"{k} (saved {db[k]!r}, given {da[k]!r})" for k in da
-            if k not in RESUME_OVERRIDES and da[k] != db[k]]
-
-
 # ----------------------------------------------------------------------------- the trainer
-
-class ThreadTuner:
-    """Chooses between torch thread counts from the training steps' own timings.
-
-    On a machine shared with other work, OpenMP threads that spin while waiting for each
-    other can make two threads several times slower than one (measured on the 2-core build
-    machine under load: 12.6 s vs 5.5 s per step), while on an idle machine two threads are
-    faster. Every ``interval`` steps, and as soon as three steps in a row take twice as long
-    as the chosen count did in its trial (the load changed), each candidate runs ``trial``
-    real training steps and the fastest (median of all but the first step after a switch) is
-    kept.
-    """
-
-    def __init__(self, candidates: list[int], trial: int = 3, interval: int = 200):
-        self.candidates = sorted(set(max(1, c) for c in candidates))
-        self.trial = max(2, trial)
-        self.interval = interval
-        self.current = self.candidates[-1]
-        self._plan: list[int] = []
-        self._times: dict[int, list[float]] = {}
-        self._next_check = 0
-        self._baseline = math.inf
-        self._slow = 0
-        self.history: list[tuple[int, int]] = []      # (step, threads chosen)
-
-    def before_step(self, step: int) -> None:
-        if len(self.candidates) < 2:
-            return
-        if not self._plan and step >= self._next_check:
-            self._plan = [c for c in self.candidates for _ in range(self.trial)]
-            self._times = {c: [] for c in self.candidates}
-        if self._plan:
-            self._set(self._plan[0])
-
-    def after_step(self, step: int, seconds: float) -> None:
-        if not self._plan:
-            self._slow = self._slow + 1 if seconds > 2.0 * self._baseline else 0
-            if self._slow >= 3:
-                self._next_check, self._slow = step, 0
-            return
-        self._times[self._plan.pop(0)].append(seconds)
-        if not self._plan:
-            medians = {c: float(np.median(self._times[c][1:])) for c in self.candidates}
-            best = min(self.candidates, key=medians.__getitem__)
-            self._set(best)
-            self._baseline = medians[best]
-            self._next_check = step + self.interval
-            self.history.append((step, best))
-
-    def _set(self, threads: int) -> None:
-        if threads != torch.get_num_threads():
-            torch.set_num_threads(threads)
-        self.current = threads
-
-
-class BatchLoader:
-    """Reads the batch of the next step in a background thread while this one trains.
-
-    Batches are a pure function of the step, so prefetching changes nothing but speed.
-    """
-
-    def __init__(self, dataset: TrainingSegments, batch_size: int):
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tfswa-data")
-        self._pending: dict[int, concurrent.futures.Future] = {}
-
-    def _submit(self, step: int) -> None:
-        if step not in self._pending:
-            self._pending[step] = self._pool.submit(self.dataset.batch, step, self.batch_size)
-
-    def get(self, step: int, prefetch: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        self._submit(step)
-        future = self._pending.pop(step)
-        if prefetch:
-            self._submit(step + 1)
-        mixture, sources = future.result()
-        return torch.from_numpy(mixture), torch.from_numpy(sources)
-
-    def close(self) -> None:
-        for f in self._pending.values():
-            f.cancel()
-        self._pool.shutdown(wait=True)
-
 
 class Trainer:
     """One training run: build or resume, then :meth:`fit`. See :func:`train`."""
