@@ -137,3 +137,24 @@ NO_MODEL_TEXT = (
     "<b>File ▸ Open checkpoint…</b> (Ctrl+O), or drop one onto this window.<br><br>"
     "No checkpoint yet? Make an untrained one to try the whole pipeline:<br>"
     "<code>tfswa-studio init --out model.pt</code>")
+
+
+class NoModelNotice(QWidget):
+    """The yellow strip a tab shows while no model is loaded: what to do, and a button that
+    opens a checkpoint."""
+
+    def __init__(self, text_html: str, open_checkpoint: Callable[[], None],
+                 parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.setObjectName("NoModelNotice")
+        self.setStyleSheet("#NoModelNotice { background:#fff8e1; border:1px solid #f0d58c;"
+                           " border-radius:4px; }")
+        self.text = QLabel(text_html)
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.button = QPushButton("Open checkpoint…")
+        self.button.clicked.connect(open_checkpoint)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.button)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, Q
 
 from ...core.export import STAGES
 from ..verification_chart import VerificationChart
+from ..widgets import NoModelNotice
 
 FORMATS = {"onnx": "ONNX (runs in ONNX Runtime, no PyTorch needed)",
            "torchscript": "TorchScript (runs in PyTorch / LibTorch)"}
@@ -106,19 +107,10 @@ class ExportPanels:
 
     # ------------------------------------------------------------------ building
     def _no_model_notice(self) -> QWidget:
-        self.notice = QWidget()
-        self.notice.setObjectName("NoModelNotice")
-        self.notice.setStyleSheet("#NoModelNotice { background:#fff8e1; border:1px solid #f0d58c;"
-                                  " border-radius:4px; }")
-        text = QLabel("<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… "
-                      "(Ctrl+O) to export it.")
-        text.setWordWrap(True)
-        button = QPushButton("Open checkpoint…")
-        button.clicked.connect(self.ctx.window.open_checkpoint_dialog)
-        row = QHBoxLayout(self.notice)
-        row.setContentsMargins(10, 6, 10, 6)
-        row.addWidget(text, 1)
-        row.addWidget(button)
+        self.notice = NoModelNotice(
+            "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
+            "to export it.",
+            self.ctx.window.open_checkpoint_dialog)
         return self.notice
 
     def _settings(self) -> QWidget:

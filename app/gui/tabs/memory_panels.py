@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGr
 
 from ...core.memory import MODE_LABELS, MODES, GiB
 from ..memory_chart import MODE_COLORS, MemoryChart
+from ..widgets import NoModelNotice
 
 BUDGET_PRESETS = (6, 8, 12, 16, 24)
 OPTIMIZERS = {"adam": "Adam (2 state buffers)", "adamw": "AdamW (2 state buffers)",
@@ -54,19 +55,10 @@ class MemoryPanels:
 
     # ------------------------------------------------------------------ building
     def _no_model_notice(self) -> QWidget:
-        self.notice = QWidget()
-        self.notice.setObjectName("NoModelNotice")
-        self.notice.setStyleSheet("#NoModelNotice { background:#fff8e1; border:1px solid #f0d58c;"
-                                  " border-radius:4px; }")
-        text = QLabel("<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… "
-                      "(Ctrl+O) to estimate its training memory.")
-        text.setWordWrap(True)
-        button = QPushButton("Open checkpoint…")
-        button.clicked.connect(self.ctx.window.open_checkpoint_dialog)
-        row = QHBoxLayout(self.notice)
-        row.setContentsMargins(10, 6, 10, 6)
-        row.addWidget(text, 1)
-        row.addWidget(button)
+        self.notice = NoModelNotice(
+            "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
+            "to estimate its training memory.",
+            self.ctx.window.open_checkpoint_dialog)
         return self.notice
 
     def _settings(self) -> QWidget:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 
 from ...core.config import AudioConfig
 from ..stemview import MODES, StemView
-from ..widgets import EmptyState
+from ..widgets import EmptyState, NoModelNotice
 
 
 def clock(seconds: float) -> str:
@@ -29,21 +29,11 @@ class SeparatePanels:
 
     # ------------------------------------------------------------------ building
     def _no_model_notice(self) -> QWidget:
-        self.notice = QWidget()
-        self.notice.setObjectName("NoModelNotice")
-        self.notice.setStyleSheet("#NoModelNotice { background:#fff8e1; border:1px solid #f0d58c;"
-                                  " border-radius:4px; }")
-        text = QLabel("<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… "
-                      "(Ctrl+O) or drop one here. To make an untrained one: "
-                      "<code>tfswa-studio init --out model.pt</code>")
-        text.setWordWrap(True)
-        text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        button = QPushButton("Open checkpoint…")
-        button.clicked.connect(self.ctx.window.open_checkpoint_dialog)
-        row = QHBoxLayout(self.notice)
-        row.setContentsMargins(10, 6, 10, 6)
-        row.addWidget(text, 1)
-        row.addWidget(button)
+        self.notice = NoModelNotice(
+            "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
+            "or drop one here. To make an untrained one: "
+            "<code>tfswa-studio init --out model.pt</code>",
+            self.ctx.window.open_checkpoint_dialog)
         return self.notice
 
     def _controls(self) -> QWidget:
