@@ -78,6 +78,26 @@ class Arrangement:
         part = next(p for p in self.parts if p.stem == "vocals" and p.style == "lead")
         return part.notes
 
+    def sung_phrasing(self, cancel=None):
+        """The lead vocal's notes with their timing: ``(note, start_s, seconds, glide_from)``.
+
+        ``seconds`` is the sung length (the written length, cut to the next note's start,
+        5 % short for a breath); ``glide_from`` is the previous note's pitch, or None at the
+        start of a phrase (after a rest longer than 0.3 s), where the voice does not glide.
+        """
+        notes = self.vocal_notes
+        previous = None
+        for i, note in enumerate(notes):
+            if cancel is not None and i % 8 == 0:
+                cancel.check()
+            start = self.seconds(note.start)
+            nxt = self.seconds(notes[i + 1].start) if i + 1 < len(notes) else start + 8
+            seconds = min(self.seconds(note.length), nxt - start) * 0.95
+            if nxt - (start + self.seconds(note.length)) > 0.3:
+                previous = None                   # a rest: no glide into the next phrase
+            yield note, start, seconds, previous
+            previous = note.pitch
+
     def describe(self) -> dict:
         """A JSON-friendly summary (for song.json and the model card)."""
         return {

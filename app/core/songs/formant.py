@@ -86,23 +86,13 @@ def render_lead(arr: Arrangement, female: bool, rng: np.random.Generator,
     expr = Expression.random(rng)
     total = int(round(arr.duration * RATE))
     track = np.zeros(total + RATE)
-    notes = arr.vocal_notes
-    previous = None
-    for i, note in enumerate(notes):
-        if cancel is not None and i % 8 == 0:
-            cancel.check()
-        start = arr.seconds(note.start)
-        nxt = arr.seconds(notes[i + 1].start) if i + 1 < len(notes) else start + 8
-        seconds = min(arr.seconds(note.length), nxt - start) * 0.95
-        if nxt - (start + arr.seconds(note.length)) > 0.3:
-            previous = None
+    for note, start, seconds, previous in arr.sung_phrasing(cancel):
         y = sing(note.syllable, note.pitch, seconds, female, previous, expr,
                  float(rng.uniform(0, 2 * np.pi)), rng)
         y *= 0.12 * (note.velocity / 100.0) / (np.sqrt(np.mean(y ** 2)) + 1e-9)
         at = int(round(start * RATE))
         end = min(len(track), at + len(y))
         track[at:end] += y[:end - at]
-        previous = note.pitch
     out = soxr.resample(track[:total].astype(np.float32), RATE, sample_rate, quality="HQ")
     n = int(round(arr.duration * sample_rate))
     return np.pad(out, (0, max(0, n - len(out))))[:n]

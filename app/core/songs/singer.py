@@ -74,16 +74,7 @@ def render_lead(arr: Arrangement, voice: SyllableVoice, rng: np.random.Generator
     total = int(round(arr.duration * sr))
     track = np.zeros(total + sr)
     cache: dict = {}
-    notes = arr.vocal_notes
-    previous = None
-    for i, note in enumerate(notes):
-        if cancel is not None and i % 8 == 0:
-            cancel.check()
-        start = arr.seconds(note.start)
-        nxt = arr.seconds(notes[i + 1].start) if i + 1 < len(notes) else start + 8
-        seconds = min(arr.seconds(note.length), nxt - start) * 0.95
-        if nxt - (start + arr.seconds(note.length)) > 0.3:
-            previous = None                   # a rest: no glide into the next phrase
+    for note, start, seconds, previous in arr.sung_phrasing(cancel):
         y, lead = sing_note(voice, note.syllable, note.pitch, seconds, previous, expr,
                             float(rng.uniform(0, 2 * np.pi)), cache)
         rms = np.sqrt(np.mean(y ** 2)) + 1e-9
@@ -91,7 +82,6 @@ def render_lead(arr: Arrangement, voice: SyllableVoice, rng: np.random.Generator
         at = max(0, int(round(start * sr)) - lead)
         end = min(len(track), at + len(y))
         track[at:end] += y[:end - at]
-        previous = note.pitch
     track = track[:total]
     out = soxr.resample(track.astype(np.float32), sr, sample_rate, quality="HQ")
     n = int(round(arr.duration * sample_rate))
