@@ -19,6 +19,19 @@ def _limit_threads():
 
 
 @pytest.fixture
+def torch_one_thread():
+    """Run torch on one thread during a test. The models in these tests are tiny: on a busy
+    2-core machine two OpenMP threads waiting on each other make them many times slower.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 

@@ -4,7 +4,6 @@ TorchScript exports made once per test session (exports take seconds, the tests 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -63,18 +62,6 @@ def exported(fmt: str) -> tuple[ModelBundle, ExportResult]:
         result = export_bundle(bundle, options.default_path(bundle.path), options, threads=1)
         _cache[fmt] = (bundle, result)
     return _cache[fmt]
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run torch on one thread: these models are tiny, and on a busy 2-core machine two
-    OpenMP threads waiting on each other make them tens of times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:

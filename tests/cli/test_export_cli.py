@@ -13,15 +13,12 @@ import pytest
 
 from app.cli import main
 from app.core import audio
-from exporthelp import one_thread, saved_tiny_bundle
+from exporthelp import saved_tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from app.cli import main
 from app.core.checkpoint import init_bundle, save_bundle
@@ -13,12 +12,7 @@ from app.core.config import AudioConfig
 from app.core.memory import load_training_config
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 import torch
 
-from app.core.checkpoint import (CheckpointError, ModelBundle, bundle_to_dict, init_bundle,
+from app.core.checkpoint import (CheckpointError, bundle_to_dict, init_bundle,
                                  load_bundle, save_bundle)
 from app.core.jobs import UserError
 

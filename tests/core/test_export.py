@@ -24,13 +24,10 @@ from app.core.export import (ExportError, ExportOptions, VerificationFailed, com
                              optimize_for_inference, verify_artifact)
 from app.core.jobs import UserError
 from app.core.model.blocks import ResBlock
-from exporthelp import AUDIO, VERIFY_FRAMES, exported, one_thread, tiny_bundle
+from exporthelp import AUDIO, VERIFY_FRAMES, exported, tiny_bundle
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 TINY_LEVELS = (4, 8)   # channels of the tiny config: 1 stem + 1 down + 1 up block

@@ -28,13 +28,7 @@ AUDIO = AudioConfig(n_fft=256, hop_length=64, segment_seconds=0.5)
 FLAGS = [(True, True), (True, False), (False, True)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier waits on a busy machine (10x here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture

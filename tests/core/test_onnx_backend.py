@@ -20,15 +20,12 @@ from app.core.jobs import UserError
 from app.core.onnx_backend import OnnxRuntimeBackend
 from app.core.separate import SeparationOptions, separate_array
 from app.core.torchscript_backend import TorchScriptBackend
-from exporthelp import exported, one_thread, snr_db
+from exporthelp import exported, snr_db
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,7 @@ def data(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("songs"), tracks=4, seconds=2.0, seed=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: no OpenMP barriers to lose time in when the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def options(data, out, tiny_config, **kw) -> TrainOptions:

@@ -11,13 +11,9 @@ from PySide6.QtWidgets import QMessageBox
 from app.core import export as export_mod
 from app.core.info import human_bytes
 from app.gui.jobs import JobState
-from exporthelp import one_thread
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture

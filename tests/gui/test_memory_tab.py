@@ -7,7 +7,6 @@ import math
 import time
 
 import pytest
-import torch
 from PySide6.QtWidgets import QFileDialog
 
 from app.core.checkpoint import init_bundle, save_bundle
@@ -16,13 +15,7 @@ from app.core.memory import GiB, load_training_config
 from app.gui.jobs import JobState
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP waits on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _checkpoint(tmp_path, tiny_config, audio, name):
