@@ -30,7 +30,7 @@ from .backends import Backend, load_backend
 from .config import AudioConfig
 from .data import TrackSet, resolve_subset
 from .jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
-from .metrics import median, stem_sdr
+from .metrics import median, require_museval, stem_sdr
 from .separate import SeparationOptions, separate_array
 from .spectral import istft, stft
 
@@ -108,7 +108,7 @@ def evaluate(model: Path | str | Backend, data: Path | str, *, tracks: Optional[
     folder = resolve_subset(root, subset)
     trackset = TrackSet.from_folder(folder, sources, audio.sample_rate, limit=tracks)
     if metric == "museval":  # fail before any work when museval is missing
-        stem_sdr(np.zeros((1, 2, 1)), np.zeros((1, 2, 1)), "museval", audio.sample_rate)
+        require_museval()
     scores: list[TrackScores] = []
     total = len(trackset)
     for i, track in enumerate(trackset.tracks):

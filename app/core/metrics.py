@@ -55,23 +55,34 @@ def museval_available() -> bool:
     return museval_problem() is None
 
 
-def bsseval_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
-                window_s: float = 1.0) -> np.ndarray:
-    """BSSEval v4 SDR per source: ``(sources, channels, samples)`` -> ``(sources,)``, the
-    median over windows of ``window_s`` seconds (NaN where every window was silent)."""
+def require_museval() -> None:
+    """Raise a UserError that says how to get BSSEval v4 when museval cannot be used."""
     problem = museval_problem()
     if problem:
         raise UserError(f"BSSEval v4 is not available: {problem}",
                         hint="Install it with: pip install 'tfswa-studio[eval]' (museval also "
                              "needs the ffmpeg programs), or use the built-in utterance SDR.")
+
+
+def bsseval_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
+                window_s: float = 1.0) -> np.ndarray:
+    """BSSEval v4 SDR per source: ``(sources, channels, samples)`` -> ``(sources,)``, the
+    median over windows of ``window_s`` seconds (NaN where every window was silent, and for a
+    source whose reference is silent throughout, which BSSEval cannot score)."""
+    require_museval()
     import museval
 
     ref = np.asarray(reference, dtype=np.float64).transpose(0, 2, 1)   # (src, samples, ch)
     est = np.asarray(estimate, dtype=np.float64).transpose(0, 2, 1)
+    out = np.full(ref.shape[0], np.nan)
+    scored = np.flatnonzero(np.any(ref != 0, axis=(1, 2)))
+    if scored.size == 0:
+        return out
     win = max(1, int(round(window_s * sample_rate)))
-    values = museval.evaluate(ref, est, win=win, hop=win)[0]            # (src, windows)
+    values = museval.evaluate(ref[scored], est[scored], win=win, hop=win)[0]  # (src, windows)
     with np.errstate(all="ignore"):
-        return np.array([np.nanmedian(v) if np.any(np.isfinite(v)) else np.nan for v in values])
+        out[scored] = [np.nanmedian(v) if np.any(np.isfinite(v)) else np.nan for v in values]
+    return out
 
 
 def stem_sdr(reference: np.ndarray, estimate: np.ndarray, method: str = "mdx",

@@ -12,7 +12,7 @@ from app.core.checkpoint import init_bundle, save_bundle
 from app.core.config import AudioConfig
 from app.core.data import TrackSet
 from app.core.evaluate import evaluate, oracle_ratio_mask
-from app.core.metrics import sdr
+from app.core.metrics import museval_available, sdr
 from stemdata import RATE, make_dataset
 
 AUDIO = AudioConfig(segment_seconds=1.0)
@@ -88,3 +88,25 @@ def test_an_onnx_export_scores_like_its_checkpoint(data, tmp_path, tiny_config):
     for s in ("vocals", "accompaniment"):
         assert b.median["model"][s] == pytest.approx(a.median["model"][s], abs=0.01)
         assert b.median["oracle"][s] == a.median["oracle"][s]
+
+
+@pytest.mark.skipif(not museval_available(),
+                    reason="the optional museval package is not usable")
+def test_museval_metric_scores_the_identity_model_at_the_floor(data):
+    """BSSEval v4 end to end: the identity model's estimate is the mixture, so it scores
+    like the mixture reference, below the oracle."""
+    result = evaluate(identity_backend(AUDIO), data, tracks=1, metric="museval")
+    t = result.tracks[0]
+    for s in ("vocals", "accompaniment"):
+        assert np.isfinite(t.sdr["model"][s])
+        assert t.sdr["model"][s] == pytest.approx(t.sdr["mixture"][s], abs=0.05)
+        assert t.sdr["oracle"][s] > t.sdr["model"][s] + 3
+
+
+def test_museval_missing_fails_before_any_work(data, monkeypatch):
+    from app.core import metrics
+    from app.core.jobs import UserError
+
+    monkeypatch.setattr(metrics, "museval_problem", lambda: "not installed (test)")
+    with pytest.raises(UserError, match="BSSEval v4 is not available: not installed"):
+        evaluate(identity_backend(AUDIO), data, metric="museval")

@@ -80,3 +80,12 @@ def test_museval_bsseval_v4(reference, rng):
     assert values.shape == (2,)
     assert np.all(values >= sdr(refs, refs + noise) - 0.5)
     assert np.all(values < 30)
+
+
+@pytest.mark.skipif(not museval_available(), reason="the optional museval package is not usable")
+def test_museval_scores_a_silent_reference_as_nan(reference, rng):
+    """An instrumental track has silent vocals: BSSEval cannot score that source, but the
+    other sources are still scored."""
+    refs = np.stack([reference, np.zeros_like(reference)]).astype(np.float64)
+    values = stem_sdr(refs, refs + 0.1 * rng.standard_normal(refs.shape), "museval", 44100)
+    assert np.isfinite(values[0]) and np.isnan(values[1])
