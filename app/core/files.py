@@ -43,11 +43,25 @@ def partial_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Files get the permissions any new file of the user's gets (0644 with the usual umask),
+# whatever the writing library chose for its temporary file (safetensors writes 0600).
+FILE_MODE = 0o666 & ~_process_umask()
+
+
 def commit(partial: Path, target: Path, overwrite: bool) -> None:
-    """Move a finished temporary file onto its final name."""
+    """Move a finished temporary file onto its final name, with the user's default file
+    permissions."""
     if Path(target).exists() and not overwrite:
         remove_quietly(partial)
         raise UserError("appeared while writing; not overwriting it", target)
+    with contextlib.suppress(OSError):
+        os.chmod(partial, FILE_MODE)
     os.replace(partial, target)
 
 

@@ -34,6 +34,10 @@ def test_round_trip_keeps_weights_configs_and_metadata(tmp_path, bundle, suffix)
     x = torch.rand(1, 2, 100, 20)
     with torch.no_grad():
         torch.testing.assert_close(loaded.build()(x), bundle.build()(x))
+    # a saved model is an ordinary file of the user's (safetensors alone would make it 0600)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_init_is_deterministic_by_seed():
