@@ -91,7 +91,8 @@ def model_card(work: Path, evaluation: dict, summary: dict, song_meta: dict) -> 
     best, last = summary["best"], summary["last"]
     minutes = last["elapsed_s"] / 60
     curve = "\n".join(
-        f"| {e['epoch']:.0f} | {e['step']} | {e['elapsed_s'] / 60:.0f} min | "
+        (f"| {e['epoch']:.2f} (time limit) " if e.get("partial") else f"| {e['epoch']:.0f} ")
+        + f"| {e['step']} | {e['elapsed_s'] / 60:.0f} min | "
         + " | ".join(f"{e['valid_sdr'][s]:.2f}" for s in evaluation["sources"]) + " |"
         for e in summary["epochs"])
     sources = evaluation["sources"]

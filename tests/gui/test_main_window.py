@@ -159,11 +159,11 @@ def test_about_names_version_licence_and_paper(qtbot, window):
     box.close()
 
 
-def test_run_gui_opens_the_files_given_on_argv(qtbot, tmp_path, tiny_checkpoint, song):
+def run_app_and_record(argv: list[str]) -> dict:
+    """Run the real app (``run_gui``) with argv; once a model and a song are open, record them
+    and whether Separate is ready, and close the window."""
     from app.gui import app as gui_app
 
-    settings = tmp_path / "portable.ini"
-    audio = song(tmp_path / "argv-song.wav", 1.0)
     seen = {}
 
     def check():
@@ -175,15 +175,23 @@ def test_run_gui_opens_the_files_given_on_argv(qtbot, tmp_path, tiny_checkpoint,
             if win.workspace.bundle is not None and tab.mixture is not None:
                 seen["model"] = win.workspace.bundle.path
                 seen["audio"] = tab.audio_path
+                seen["ready"] = tab.separate_button.isEnabled()
                 win.close()
                 return
         QTimer.singleShot(50, check)
 
     QTimer.singleShot(0, check)
     QTimer.singleShot(60_000, lambda: [w.close() for w in QApplication.topLevelWidgets()])
-    argv = [str(tiny_checkpoint), str(audio), "--no-demo", "--settings", str(settings)]
     assert gui_app.run_gui(argv) == 0
-    assert seen == {"model": tiny_checkpoint, "audio": audio}
+    return seen
+
+
+def test_run_gui_opens_the_files_given_on_argv(qtbot, tmp_path, tiny_checkpoint, song):
+    settings = tmp_path / "portable.ini"
+    audio = song(tmp_path / "argv-song.wav", 1.0)
+    seen = run_app_and_record([str(tiny_checkpoint), str(audio), "--no-demo",
+                               "--settings", str(settings)])
+    assert seen == {"model": tiny_checkpoint, "audio": audio, "ready": True}
     stored = Settings(QSettings(str(settings), QSettings.Format.IniFormat))
     assert stored.recent("checkpoint") == [tiny_checkpoint.resolve()]
 
@@ -201,3 +209,13 @@ def test_startup_files_prefer_argv_over_the_demo(tmp_path, monkeypatch):
     monkeypatch.setattr(resources, "demo_model", lambda: None)
     monkeypatch.setattr(resources, "demo_song", lambda: None)
     assert gui_app.startup_files([]) == []
+
+
+def test_a_plain_start_opens_the_bundled_demo_model_and_song(qtbot, tmp_path):
+    """No arguments: the demo model is loaded and the demo song is ready in the Separate tab
+    (what a new user sees first)."""
+    from app.core import resources
+
+    seen = run_app_and_record(["--settings", str(tmp_path / "fresh.ini")])
+    assert seen == {"model": resources.demo_model(), "audio": resources.demo_song(),
+                    "ready": True}
