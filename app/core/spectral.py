@@ -4,7 +4,9 @@ Conventions (both implementations): periodic Hann window, centered frames with z
 of ``n_fft // 2`` on both sides, no normalization; a signal of ``L`` samples has
 ``1 + L // hop`` frames. Spectra have shape ``(..., bins, frames)`` with
 ``bins = n_fft // 2 + 1``. The numpy path is what separation uses (so the ONNX backend runs
-without torch); the torch path is differentiable, for training.
+without torch); the torch path is differentiable, for training. The numpy path's FFTs are
+scipy.fft's, which transform float32 frames in float32 (3.5x faster than numpy.fft's forward
+transform on a 3 s stereo segment here).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import fft as sp_fft
 
 from .config import AudioConfig
 
@@ -39,7 +42,7 @@ def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     pad = [(0, 0)] * (x.ndim - 1) + [(n_fft // 2, n_fft // 2)]
     xp = np.pad(x, pad)
     frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft, axis=-1)[..., ::hop, :]
-    spec = np.fft.rfft(frames * hann_window(n_fft), axis=-1)      # (..., frames, bins)
+    spec = sp_fft.rfft(frames * hann_window(n_fft), axis=-1)      # (..., frames, bins)
     return np.swapaxes(spec, -1, -2).astype(np.complex64, copy=False)
 
 
@@ -70,7 +73,7 @@ def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
 def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     """``(..., bins, frames)`` complex -> ``(..., length)`` float32 (inverse of :func:`stft`)."""
     count = spec.shape[-1]
-    frames = np.fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1)   # (..., frames, n_fft)
+    frames = sp_fft.irfft(np.swapaxes(spec, -1, -2), n=n_fft, axis=-1)   # (..., frames, n_fft)
     frames = frames * hann_window(n_fft)
     y = _overlap_add(frames, hop)
     env = _window_envelope(n_fft, hop, count)
