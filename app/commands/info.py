@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..core.checkpoint import load_bundle
-from ..core.info import ModelInfo, human_bytes, human_count, model_info
+from ..core.info import ModelInfo, human_bytes, human_count, metadata_rows, model_info
 from ..terminal import table
 
 
@@ -38,7 +38,12 @@ def format_info(info: ModelInfo) -> str:
         lines.append(f"Trained      {'yes' if trained else 'no (initialised by tfswa-studio init)'}")
     rows = [[s.name, s.kind, f"{s.parameters:,}", "x".join(map(str, s.output_shape))]
             for s in info.stages]
-    return "\n".join(lines) + "\n\n" + table(rows, ["stage", "type", "parameters", "output shape"])
+    text = "\n".join(lines) + "\n\n" + table(rows, ["stage", "type", "parameters", "output shape"])
+    meta = metadata_rows(info.metadata)
+    if meta:
+        width = max(len(k) for k, _ in meta)
+        text += "\n\nMetadata\n" + "\n".join(f"  {k.ljust(width)}  {v}" for k, v in meta)
+    return text
 
 
 def run(args) -> int:

@@ -72,6 +72,32 @@ def model_info(bundle: ModelBundle) -> ModelInfo:
     )
 
 
+def _format_value(value: Any, max_items: int = 4) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_format_value(v) for v in value[:max_items])
+        more = len(value) - max_items
+        return f"{shown}, … ({len(value)} in all)" if more > 0 else shown
+    return str(value)
+
+
+def metadata_rows(metadata: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """A bundle's metadata as readable ``(key, value)`` rows: nested dicts become dotted keys
+    ("evaluation.median_sdr_db.model.vocals"), floats are rounded to 4 significant digits,
+    booleans read yes/no, and long lists are cut to their first items."""
+    rows: list[tuple[str, str]] = []
+    for key in sorted(metadata, key=str):
+        value, name = metadata[key], f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows.extend(metadata_rows(value, name + "."))
+        else:
+            rows.append((name, _format_value(value)))
+    return rows
+
+
 def human_bytes(n: Optional[int]) -> str:
     if n is None:
         return "-"

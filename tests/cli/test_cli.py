@@ -17,6 +17,7 @@ from app.cli import main
 from app.core import audio
 from app.core.checkpoint import init_bundle, load_bundle, save_bundle
 from app.core.config import AudioConfig
+from app.core.info import metadata_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,3 +149,20 @@ def test_files_and_gui_options_go_to_the_app_subcommands_to_the_cli(tmp_path):
     assert wants_gui(["--no-demo"]) and wants_gui(["--settings", "x.ini"])
     assert not wants_gui(["separate", str(song)]) and not wants_gui(["info", "m.pt"])
     assert not wants_gui(["--help"]) and not wants_gui([str(tmp_path / "missing.wav")])
+
+
+def test_info_shows_nested_metadata_readably(tmp_path, tiny_config, capsys):
+    """A trained bundle's metadata (nested dicts, floats, long lists) reads as dotted keys with
+    rounded numbers, not as Python reprs."""
+    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
+    bundle = init_bundle("small", **sizes)
+    bundle.metadata.update({"trained": True,
+                            "evaluation": {"median_sdr_db": {"vocals": 10.099819171944876}},
+                            "training": {"valid_tracks": [f"song-{i}" for i in range(10)]}})
+    path = save_bundle(bundle, tmp_path / "trained.safetensors")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation.median_sdr_db.vocals" in out and "10.1" in out
+    assert "10.099819" not in out and "{" not in out.split("Metadata", 1)[1]
+    assert "song-0, song-1, song-2, song-3, … (10 in all)" in out
+    assert metadata_rows({"trained": False, "x": None}) == [("trained", "no"), ("x", "-")]

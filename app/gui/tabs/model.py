@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHBoxL
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...core.checkpoint import ModelBundle
-from ...core.info import ModelInfo, human_bytes, human_count, model_info
+from ...core.info import ModelInfo, human_bytes, human_count, metadata_rows, model_info
 from ..jobs import Job
 from ..widgets import NO_MODEL_TEXT, EmptyState
 from .base import Tab, TabContext
@@ -60,8 +60,7 @@ def summary_rows(info: ModelInfo) -> dict[str, list[tuple[str, str]]]:
             ("Input", shape_text(info.input_shape)),
             ("Output (masks)", shape_text(info.output_shape)),
         ],
-        "Metadata": [(str(k), str(v)) for k, v in sorted(info.metadata.items())] or
-                    [("", "(none)")],
+        "Metadata": metadata_rows(info.metadata) or [("", "(none)")],
     }
 
 
