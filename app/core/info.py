@@ -72,13 +72,14 @@ def model_info(bundle: ModelBundle) -> ModelInfo:
     )
 
 
-def _format_value(value: Any, max_items: int = 4) -> str:
+def format_value(value: Any, max_items: int = 4) -> str:
+    """One metadata value for a person: yes/no, 4 significant digits, short lists."""
     if isinstance(value, bool) or value is None:
         return {True: "yes", False: "no", None: "-"}[value]
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
     if isinstance(value, (list, tuple)):
-        shown = ", ".join(_format_value(v) for v in value[:max_items])
+        shown = ", ".join(format_value(v) for v in value[:max_items])
         more = len(value) - max_items
         return f"{shown}, … ({len(value)} in all)" if more > 0 else shown
     return str(value)
@@ -94,7 +95,7 @@ def metadata_rows(metadata: dict[str, Any], prefix: str = "") -> list[tuple[str,
         if isinstance(value, dict) and value:
             rows.extend(metadata_rows(value, name + "."))
         else:
-            rows.append((name, _format_value(value)))
+            rows.append((name, format_value(value)))
     return rows
 
 

@@ -69,12 +69,6 @@ def test_a_corrupt_checkpoint_gives_a_message_and_the_app_stays_usable(
     assert "tiny" in window.model_label.text()
 
 
-def form_rows(form) -> dict[str, str]:
-    role = form.ItemRole
-    return {form.itemAt(r, role.LabelRole).widget().text(): form.itemAt(r, role.FieldRole)
-            .widget().text() for r in range(form.rowCount())}
-
-
 def test_the_demo_models_metadata_reads_as_plain_rows(qtbot, window, wait_job):
     """The demo model's nested metadata (training, validation, evaluation) shows as dotted
     keys with rounded numbers, not Python reprs."""
@@ -85,10 +79,10 @@ def test_the_demo_models_metadata_reads_as_plain_rows(qtbot, window, wait_job):
     model_tab = window.tab("Model")
     qtbot.waitUntil(lambda: model_tab.info is not None and model_tab.info.path == demo,
                     timeout=60_000)
-    rows = form_rows(model_tab.forms["Metadata"])
-    assert rows["trained:"] == "yes"
-    vocals = float(rows["evaluation.percent_of_oracle.vocals:"])
-    assert 70 <= vocals <= 100 and len(rows["evaluation.percent_of_oracle.vocals:"]) <= 6
+    rows = model_tab.metadata_items()
+    assert rows["trained"] == "yes"
+    vocals = float(rows["evaluation.percent_of_oracle.vocals"])
+    assert 70 <= vocals <= 100 and len(rows["evaluation.percent_of_oracle.vocals"]) <= 6
     assert not any("{" in value for value in rows.values())
 
 

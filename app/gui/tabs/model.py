@@ -11,10 +11,11 @@ from typing import Any, Optional
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QStackedWidget, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from ...core.checkpoint import ModelBundle
-from ...core.info import ModelInfo, human_bytes, human_count, metadata_rows, model_info
+from ...core.info import ModelInfo, format_value, human_bytes, human_count, model_info
 from ..jobs import Job
 from ..widgets import NO_MODEL_TEXT, EmptyState
 from .base import Tab, TabContext
@@ -60,7 +61,6 @@ def summary_rows(info: ModelInfo) -> dict[str, list[tuple[str, str]]]:
             ("Input", shape_text(info.input_shape)),
             ("Output (masks)", shape_text(info.output_shape)),
         ],
-        "Metadata": metadata_rows(info.metadata) or [("", "(none)")],
     }
 
 
@@ -91,7 +91,7 @@ class ModelTab(Tab):
         self.forms: dict[str, QFormLayout] = {}
         groups = QHBoxLayout()
         groups.setSpacing(10)
-        for name, stretch in (("Model", 5), ("Audio", 4), ("Metadata", 3)):
+        for name, stretch in (("Model", 5), ("Audio", 4)):
             box = QGroupBox(name)
             form = QFormLayout(box)
             form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -99,6 +99,15 @@ class ModelTab(Tab):
             form.setHorizontalSpacing(12)
             self.forms[name] = form
             groups.addWidget(box, stretch)
+        # metadata is nested (training, validation, evaluation, ...): a tree
+        meta_box = QGroupBox("Metadata")
+        self.metadata_tree = QTreeWidget()
+        self.metadata_tree.setHeaderLabels(["key", "value"])
+        self.metadata_tree.setColumnCount(2)
+        self.metadata_tree.setAlternatingRowColors(True)
+        self.metadata_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        QVBoxLayout(meta_box).addWidget(self.metadata_tree)
+        groups.addWidget(meta_box, 5)
         self.table = QTableWidget(0, len(STAGE_COLUMNS))
         self.table.setHorizontalHeaderLabels(STAGE_COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -117,8 +126,8 @@ class ModelTab(Tab):
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(8)
         layout.addWidget(self.status)
-        layout.addLayout(groups)
-        layout.addWidget(stages, 1)
+        layout.addLayout(groups, 3)
+        layout.addWidget(stages, 2)
         return page
 
     # -- workspace
@@ -145,7 +154,48 @@ class ModelTab(Tab):
                             f"{len(info.stages)} stages, sources {', '.join(info.sources)}")
         for group, rows in summary_rows(info).items():
             self._fill_form(self.forms[group], rows)
+        self._fill_metadata(info.metadata)
         self._fill_table(info)
+
+    def _fill_metadata(self, metadata: dict) -> None:
+        tree = self.metadata_tree
+        tree.clear()
+
+        def add(parent, data: dict) -> None:
+            for key in sorted(data, key=str):
+                value = data[key]
+                nested = isinstance(value, dict) and value
+                item = QTreeWidgetItem([str(key), "" if nested else format_value(value)])
+                item.setToolTip(1, item.text(1))
+                parent.addChild(item)
+                if nested:
+                    add(item, value)
+
+        add(tree.invisibleRootItem(), metadata)
+        if not metadata:
+            tree.addTopLevelItem(QTreeWidgetItem(["(none)", ""]))
+        # open what is short (evaluation, validation); long groups (training options) stay
+        # closed until clicked
+        tree.expandAll()
+        for i in range(tree.topLevelItemCount()):
+            item = tree.topLevelItem(i)
+            item.setExpanded(item.childCount() <= 10)
+
+    def metadata_items(self) -> dict[str, str]:
+        """Every metadata row as {"dotted.key": "shown value"} (for tests and tools)."""
+        out: dict[str, str] = {}
+
+        def walk(item, prefix: str) -> None:
+            for i in range(item.childCount()):
+                child = item.child(i)
+                key = f"{prefix}{child.text(0)}"
+                if child.childCount():
+                    walk(child, key + ".")
+                else:
+                    out[key] = child.text(1)
+
+        walk(self.metadata_tree.invisibleRootItem(), "")
+        return out
 
     @staticmethod
     def _fill_form(form: QFormLayout, rows: list[tuple[str, str]]) -> None:
