@@ -168,3 +168,35 @@ def test_corrupt_audio_names_the_file(tmp_path, tiny_backend):
     with pytest.raises(UserError, match="broken.mp3.*cannot be read as audio"):
         separate_file(bad, tiny_backend, tmp_path / "out")
     assert not (tmp_path / "out" / "broken").exists() or not any((tmp_path / "out" / "broken").iterdir())
+
+
+def test_torch_backend_folds_batch_norms_without_changing_the_masks(tiny_config):
+    """The backend folds batch norms into convolutions for speed: with trained-looking
+    statistics the masks are those of the unfolded network."""
+    import copy
+
+    import torch
+
+    from app.core.checkpoint import init_bundle
+
+    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
+    bundle = init_bundle("small", **sizes)
+    model = bundle.build().eval()
+    gen = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=gen))
+            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.randn(n, generator=gen))
+            module.bias.data.copy_(torch.randn(n, generator=gen))
+    reference = copy.deepcopy(model)
+    backend = TorchBackend(model, bundle.audio)
+    def norms(m):
+        return sum(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())
+
+    assert norms(backend.model) < norms(reference)                 # some were folded
+    mag = np.random.default_rng(0).random((2, 2, 1025, 40), dtype=np.float32)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(mag)).numpy()
+    np.testing.assert_allclose(backend.run(mag), expected, atol=2e-5)
