@@ -25,6 +25,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="sample format of the stems (default 24-bit; float is WAV only)")
     p.add_argument("--segment", type=float, help="segment length in seconds (default: the model's)")
     p.add_argument("--overlap", type=float, default=0.25, help="overlap between segments, 0..0.9")
+    p.add_argument("--rate", choices=("input", "model"), default="input",
+                   help="sample rate of the stems: the input file's (default) or the model's")
     p.add_argument("--exact-sum", action="store_true",
                    help="make the stems add up to the mixture exactly (last stem takes the rest)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
@@ -52,7 +54,8 @@ def run(args) -> int:
         bar = TerminalProgress(Path(audio).name, quiet=args.json)
         try:
             result = separate_file(audio, backend, args.out, options, fmt=args.format,
-                                   subtype=args.bits, overwrite=args.overwrite, progress=bar)
+                                   subtype=args.bits, overwrite=args.overwrite,
+                                   output_rate=args.rate, progress=bar)
         except UserError as exc:
             bar.done()
             print(f"error: {exc}", file=sys.stderr)

@@ -120,13 +120,33 @@ def test_separate_file_reports_progress_to_the_end(tmp_path, song, tiny_backend)
     assert seen[-1] == 1.0 and all(b >= a for a, b in zip(seen, seen[1:]))
 
 
-def test_resampled_input_gives_stems_at_the_model_rate(tmp_path, tiny_backend):
-    x = np.random.default_rng(0).uniform(-0.3, 0.3, (2, 48000)).astype(np.float32)
+def test_a_48k_song_gives_48k_stems_of_its_length_or_model_rate_on_request(tmp_path, tiny_backend):
+    x = np.random.default_rng(0).uniform(-0.3, 0.3, (2, 48000 + 17)).astype(np.float32)
     path = audio.write(tmp_path / "48k.flac", x, 48000)
     result = separate_file(path, tiny_backend, tmp_path / "out", fmt="flac")
     info = audio.probe(result.outputs["vocals"])
-    assert info.sample_rate == 44100 and abs(info.frames - 44100) <= 2
-    assert info.format == "FLAC"
+    assert (info.sample_rate, info.frames, info.format) == (48000, 48000 + 17, "FLAC")
+    assert result.sample_rate == 48000
+    model_rate = separate_file(path, tiny_backend, tmp_path / "model-rate", fmt="flac",
+                               output_rate="model")
+    info = audio.probe(model_rate.outputs["vocals"])
+    assert info.sample_rate == 44100 and abs(info.frames - (48000 + 17) * 44100 / 48000) <= 2
+    with pytest.raises(UserError, match="output rate"):
+        separate_file(path, tiny_backend, tmp_path / "x", output_rate="96k")
+
+
+def test_stems_back_at_the_input_rate_still_match_the_input(tmp_path):
+    """Identity masks on a 48 kHz song: resampled to the model's rate and back, each stem
+    is the input within -60 dB (band-limited content, soxr HQ both ways)."""
+    t = np.arange(3 * 48000) / 48000
+    x = np.stack([0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 5000 * t),
+                  0.2 * np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
+    path = audio.write(tmp_path / "48k.wav", x, 48000, subtype="float")
+    result = separate_file(path, identity_backend(AUDIO), tmp_path / "out", subtype="float")
+    stem, rate = audio.load(result.outputs["vocals"])
+    assert rate == 48000 and stem.shape == x.shape
+    core = slice(2000, -2000)                   # away from the resamplers' edge transients
+    assert error_db(stem[:, core], x[:, core]) < -60
 
 
 def test_never_overwrites_existing_stems(tmp_path, song, tiny_backend):
