@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from PySide6.QtWidgets import QWidget
 
@@ -12,6 +12,9 @@ from ...core.workspace import Workspace
 from ..events import WorkspaceEvents
 from ..jobs import JobManager
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..jobs import Job
 
 
 class WindowHooks(Protocol):
@@ -59,3 +62,34 @@ class Tab(QWidget):
     def set_setting(self, key: str, value: Any) -> None:
         self.ctx.settings.set_value(f"tabs/{self.title}/{key}", value)
 
+
+
+class SingleJobTab(Tab):
+    """A tab that runs one job at a time (``self.job``) and shows it in its own
+    ``progress_bar``: the running state, Cancel, and progress updates in one place."""
+
+    cancel_text = "Cancelling…"
+
+    def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
+        super().__init__(ctx, parent)
+        self.job: Optional["Job"] = None
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def cancel(self) -> None:
+        if self.running:
+            self.job.cancel()
+            self.progress_bar.setFormat(self.cancel_text)
+
+    def _show_progress(self) -> None:
+        job = self.job
+        if job is None or not job.running:
+            return
+        self.progress_bar.setValue(int(job.fraction * 1000))
+        self.progress_bar.setFormat(f"{job.fraction * 100:.0f} % · {job.message}")
+        self._progress_shown(job)
+
+    def _progress_shown(self, job: "Job") -> None:
+        """Called after each progress update, for what else the tab shows of it."""

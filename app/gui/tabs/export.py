@@ -22,18 +22,18 @@ from ...core.info import human_bytes
 from ...core.jobs import UserError
 from ...core.workspace import Variant
 from ..jobs import Job, describe_error
-from .base import Tab, TabContext
+from .base import SingleJobTab, TabContext
 from .export_panels import ExportPanels
 from .export_summary import _html, _snr, result_rows
 
 
-class ExportTab(ExportPanels, Tab):
+class ExportTab(ExportPanels, SingleJobTab):
     title = "Export"
     tooltip = "Export the model to ONNX or TorchScript, verified against PyTorch"
+    cancel_text = "Cancelling after the current step…"
 
     def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
         super().__init__(ctx, parent)
-        self.job: Optional[Job] = None
         self.result: Optional[ExportResult] = None
         self.variant: Optional[Variant] = None
         self._suggested: Optional[Path] = None
@@ -107,10 +107,6 @@ class ExportTab(ExportPanels, Tab):
             self.path_edit.setText(path)
 
     # ------------------------------------------------------------------ state
-    @property
-    def running(self) -> bool:
-        return self.job is not None and self.job.running
-
     def refresh(self) -> None:
         has_model = self.ctx.workspace.bundle is not None
         busy = self.running
@@ -189,17 +185,7 @@ class ExportTab(ExportPanels, Tab):
             QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def cancel(self) -> None:
-        if self.running:
-            self.job.cancel()
-            self.progress_bar.setFormat("Cancelling after the current step…")
-
-    def _show_progress(self) -> None:
-        job = self.job
-        if job is None or not job.running:
-            return
-        self.progress_bar.setValue(int(job.fraction * 1000))
-        self.progress_bar.setFormat(f"{job.fraction * 100:.0f} % · {job.message}")
+    def _progress_shown(self, job: Job) -> None:
         stage = job.message.split(":", 1)[0].strip()
         self.stages.reached(stage)
 

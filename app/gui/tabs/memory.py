@@ -24,11 +24,11 @@ from ...core.jobs import UserError
 from ...core.memory import (TRAINING_CONFIG_NAME, ModeResult, TrainingConfig, parse_batches,
                             plan_memory, save_training_config)
 from ..jobs import Job, describe_error
-from .base import Tab, TabContext
+from .base import SingleJobTab, TabContext
 from .memory_panels import MemoryPanels
 
 
-class MemoryTab(MemoryPanels, Tab):
+class MemoryTab(MemoryPanels, SingleJobTab):
     title = "Memory"
     tooltip = ("Training memory per batch size with and without gradient checkpointing and "
                "mixed precision, measured; the largest batch that fits a GPU")
@@ -37,7 +37,6 @@ class MemoryTab(MemoryPanels, Tab):
 
     def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
         super().__init__(ctx, parent)
-        self.job: Optional[Job] = None
         self.results: list[ModeResult] = []
         self._incoming: list[ModeResult] = []
         self._lock = threading.Lock()
@@ -78,10 +77,6 @@ class MemoryTab(MemoryPanels, Tab):
         self.set_setting("reserve_gb", self.reserve_spin.value())
 
     # ------------------------------------------------------------------ state
-    @property
-    def running(self) -> bool:
-        return self.job is not None and self.job.running
-
     def refresh(self) -> None:
         has_model = self.ctx.workspace.bundle is not None
         busy = self.running
@@ -104,15 +99,19 @@ class MemoryTab(MemoryPanels, Tab):
         bundle = self.ctx.workspace.bundle
         if bundle is not None:
             self.segment_spin.setValue(bundle.audio.segment_seconds)
+        self._clear_results()
+        self.status.setText("Press <b>Estimate</b> to measure the loaded model's training memory "
+                            "in four modes." if bundle is not None else "")
+        self.refresh()
+
+    def _clear_results(self) -> None:
+        """Forget every measured mode: empty chart (budget kept), table and selection."""
         self.results, self.selected, self.user_selected = [], None, False
         with self._lock:
             self._incoming.clear()
         self.chart.clear_results()
         self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
         self._fill_table()
-        self.status.setText("Press <b>Estimate</b> to measure the loaded model's training memory "
-                            "in four modes." if bundle is not None else "")
-        self.refresh()
 
     def shutdown(self) -> None:
         self._redraw.stop()
@@ -131,12 +130,7 @@ class MemoryTab(MemoryPanels, Tab):
         self.plan_settings = {"segment_seconds": self.segment_spin.value(),
                               "mixed_precision": self.precision_combo.currentData(),
                               "optimizer": self.optimizer_combo.currentData()}
-        self.results, self.selected, self.user_selected = [], None, False
-        with self._lock:
-            self._incoming.clear()
-        self.chart.clear_results()
-        self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
-        self._fill_table()
+        self._clear_results()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         self.status.setText(f"Measuring {bundle.name}: each mode appears when it is measured.")
@@ -170,18 +164,6 @@ class MemoryTab(MemoryPanels, Tab):
             self.select(*self.selected)
         else:
             self._select_default()
-
-    def cancel(self) -> None:
-        if self.running:
-            self.job.cancel()
-            self.progress_bar.setFormat("Cancelling…")
-
-    def _show_progress(self) -> None:
-        job = self.job
-        if job is None or not job.running:
-            return
-        self.progress_bar.setValue(int(job.fraction * 1000))
-        self.progress_bar.setFormat(f"{job.fraction * 100:.0f} % · {job.message}")
 
     def _finished(self, plan) -> None:
         self._drain()
