@@ -55,5 +55,13 @@ def timed(fn: Callable[[], object], warmup: int = 1, runs: int = 5) -> list[floa
     return times
 
 
+def load_average() -> float:
+    """The 1-minute load average (NaN where the OS has none): how busy the machine was."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)

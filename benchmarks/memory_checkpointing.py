@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -85,7 +84,7 @@ def main() -> None:
     from app.core.config import AudioConfig, preset
     from app.core.model import build_model
     from app.core.train import optimizer_step
-    from benchmarks.common import machine
+    from benchmarks.common import load_average, machine
 
     policies = [p for p in args.policies.split(",") if p]
     unknown = set(policies) - set(POLICIES)
@@ -133,10 +132,7 @@ def main() -> None:
                 print(f"step {step + 1}{' (warm-up)' if step < args.warmup else ''}: {p:<10} "
                       f"{wall:6.1f} s wall, {used:6.1f} s CPU", flush=True)
 
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = float("nan")
+    load = load_average()
     ref = memory["baseline"]["peak"]
     print(f"\nload average at the end {load:.1f}\n")
     print("| policy | activations (MiB) | vs baseline | fitted estimate (MiB) "

@@ -107,7 +107,7 @@ def main() -> None:
         worker(args)
         return
 
-    from benchmarks.common import machine, median
+    from benchmarks.common import load_average, machine, median
 
     configs = [parse(c) for c in args.configs.split()]
     results: dict[str, list[float]] = {c["name"]: [] for c in configs}
@@ -130,10 +130,7 @@ def main() -> None:
             audio = c["batch"] * c["seconds"] / value
             print(f"run {run + 1}: {c['name']:<26} {value:6.2f} s/step  {audio:5.1f} s audio/s  "
                   f"(CPU {record['cpu']:.2f} s/step)", flush=True)
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = float("nan")
+    load = load_average()
     print(f"\n{machine()}, preset {args.preset}, load average at the end {load:.1f}")
     print(f"{'config':<26} {'s/step':>8} {'steps/s':>8} {'audio s/s':>10} {'CPU s/step':>11}"
           f" {'audio s/CPU s':>14}  runs (s/step)")
