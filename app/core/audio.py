@@ -196,12 +196,22 @@ class AudioWriter:
     """Write a stereo file block by block through a temporary name.
 
     :meth:`commit` renames it into place; :meth:`abort` (or leaving a ``with`` block with an
-    exception) deletes it, so an interrupted write leaves no file.
+    exception) deletes it, so an interrupted write leaves no file. With ``source_rate`` the
+    blocks given to :meth:`write` are at that rate and are resampled (soxr, streamed) to the
+    file's ``sample_rate``, the mirror of :class:`AudioReader`; ``length`` then makes the file
+    exactly that many frames (resampling twice can be a sample off).
     """
 
     def __init__(self, path: Path | str, sample_rate: int, fmt: str = "wav",
-                 subtype: Optional[str] = None, overwrite: bool = False, channels: int = 2):
+                 subtype: Optional[str] = None, overwrite: bool = False, channels: int = 2,
+                 source_rate: Optional[int] = None, length: Optional[int] = None):
         self.path = Path(path)
+        self.channels = channels
+        self.length = length
+        self._resampler = None
+        if source_rate is not None and int(source_rate) != int(sample_rate):
+            self._resampler = soxr.ResampleStream(int(source_rate), int(sample_rate), channels,
+                                                  dtype="float32", quality="HQ")
         self.overwrite = overwrite
         fmt, sub = resolve_format(fmt, subtype)
         check_writable(self.path, overwrite)
@@ -216,8 +226,13 @@ class AudioWriter:
             raise UserError(f"cannot create the file ({exc})", self.path) from exc
         self.frames = 0
 
-    def write(self, block: np.ndarray) -> None:
-        """``block``: ``(channels, samples)``."""
+    def write(self, block: np.ndarray, last: bool = False) -> None:
+        """``block``: ``(channels, samples)``; ``last`` flushes the resampler's tail."""
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(
+                np.ascontiguousarray(np.asarray(block, dtype=np.float32).T), last=last).T
+        if self.length is not None:
+            block = block[:, :max(0, self.length - self.frames)]
         try:
             self._file.write(np.ascontiguousarray(np.asarray(block, dtype=np.float32).T))
         except OSError as exc:
@@ -229,6 +244,10 @@ class AudioWriter:
         self.frames += block.shape[-1]
 
     def commit(self) -> Path:
+        if self._resampler is not None:
+            self.write(np.zeros((self.channels, 0), np.float32), last=True)
+        if self.length is not None and self.frames < self.length:
+            self.write(np.zeros((self.channels, self.length - self.frames), np.float32))
         self._file.close()
         commit(self.tmp, self.path, self.overwrite)
         return self.path

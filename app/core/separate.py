@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
-import soxr
 
 from .audio import AudioReader, AudioWriter, probe, resolve_format
 from .backends import Backend
@@ -192,25 +191,6 @@ def output_paths(input_path: Path, out_dir: Path, sources, fmt: str) -> dict[str
     return {s: Path(out_dir) / track / f"{s}.{fmt}" for s in sources}
 
 
-class StemResampler:
-    """Streams one stem from the model's rate back to the input file's rate (soxr), and
-    makes it exactly ``frames`` long, the input's length (resampling twice can be a sample
-    off)."""
-
-    def __init__(self, from_rate: int, to_rate: int, frames: int):
-        self._stream = soxr.ResampleStream(from_rate, to_rate, 2, dtype="float32", quality="HQ")
-        self.remaining = int(frames)
-
-    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
-        out = self._stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32),
-                                          last=last).T[:, :self.remaining]
-        self.remaining -= out.shape[1]
-        if last and self.remaining > 0:
-            out = np.concatenate([out, np.zeros((2, self.remaining), np.float32)], axis=1)
-            self.remaining = 0
-        return out
-
-
 def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
                   options: SeparationOptions = SeparationOptions(), *, fmt: str = "wav",
                   subtype: Optional[str] = None, overwrite: bool = False,
@@ -239,8 +219,6 @@ def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
 
     rate = backend.audio.sample_rate
     out_rate = info.sample_rate if output_rate == "input" else rate
-    resamplers = ({name: StemResampler(rate, out_rate, info.frames) for name in targets}
-                  if out_rate != rate else {})
     warnings: list[str] = []
     start = time.perf_counter()
     writers: dict[str, AudioWriter] = {}
@@ -248,7 +226,9 @@ def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
         with AudioReader(input_path, rate, on_warning=warnings.append) as reader:
             total = max(reader.total_frames, 1)
             for name, target in targets.items():
-                writers[name] = AudioWriter(target, out_rate, fmt, subtype, overwrite)
+                writers[name] = AudioWriter(
+                    target, out_rate, fmt, subtype, overwrite, source_rate=rate,
+                    length=info.frames if out_rate != rate else None)
             engine = OverlapAdd(backend, options)
             progress(0.0, f"separating {input_path.name}")
             written = 0
@@ -257,8 +237,7 @@ def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
                 nonlocal written
                 for _, stems in blocks:
                     for i, name in enumerate(targets):
-                        block = resamplers[name](stems[i]) if resamplers else stems[i]
-                        writers[name].write(block)
+                        writers[name].write(stems[i])
                     written += stems.shape[2]
                     progress(min(written / total, 1.0),
                              f"{written / rate:.1f} / {total / rate:.1f} s")
@@ -272,8 +251,6 @@ def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
                 if reader.finished:
                     break
             drain(engine.finish())
-            for name, resample in resamplers.items():          # the resamplers' tails
-                writers[name].write(resample(np.zeros((2, 0), np.float32), last=True))
         outputs = {name: w.commit() for name, w in writers.items()}
     except BaseException:
         for w in writers.values():
