@@ -23,7 +23,7 @@ from ...core.jobs import UserError
 from ...core.workspace import Variant
 from ..jobs import Job, describe_error
 from .base import SingleJobTab, TabContext
-from .export_panels import ExportPanels
+from .export_panels import IDLE_VERDICT, ExportPanels
 from .export_summary import _html, _snr, result_rows
 
 
@@ -80,7 +80,7 @@ class ExportTab(ExportPanels, SingleJobTab):
             widget.setVisible(onnx)
         for widget in self.ts_widgets:
             widget.setVisible(not onnx)
-        if self.job is None or not self.job.running:
+        if not self.running:
             self.stages.set_stages(STAGES[self.format_combo.currentData()])
         self._suggest_path()
 
@@ -123,16 +123,13 @@ class ExportTab(ExportPanels, SingleJobTab):
             self._model_changed()
 
     def _model_changed(self) -> None:
-        self._suggested, self.result, self.variant = None, None, None
+        self._suggested = None
+        self._clear_result()
         self.path_edit.clear()
         self._suggest_path()
-        self.chart.clear_report()
-        self._fill_details([])
         if self.ctx.workspace.bundle is not None and not self.running:
             self.stages.reset()
-            self._set_verdict("idle", "Nothing exported yet. Choose a format and press "
-                                      "<b>Export and verify</b>: the file is written only if "
-                                      "it agrees with PyTorch on every tested input shape.")
+            self._set_verdict("idle", IDLE_VERDICT)
         self.refresh()
 
     # ------------------------------------------------------------------ export
@@ -160,9 +157,7 @@ class ExportTab(ExportPanels, SingleJobTab):
                     return None
                 overwrite = True
         self._save_settings(options)
-        self.result, self.variant = None, None
-        self.chart.clear_report()
-        self._fill_details([])
+        self._clear_result()
         self.stages.set_stages(STAGES[options.format])
         self.progress_bar.setValue(0)
         self.progress_bar.setStyleSheet("")

@@ -101,6 +101,10 @@ class StageStrip(QWidget):
             self.set_state(stage, "pending")
 
 
+IDLE_VERDICT = ("Nothing exported yet. Choose a format and press <b>Export and verify</b>: the "
+                "file is written only if it agrees with PyTorch on every tested input shape.")
+
+
 class ExportPanels:
     """Builds the Export tab's widgets onto the tab and fills its result panel (a mixin for
     ``ExportTab``)."""
@@ -232,12 +236,16 @@ class ExportPanels:
         body.addWidget(self.chart, 1)
         layout.addLayout(top)
         layout.addLayout(body, 1)
-        self._set_verdict("idle", "Nothing exported yet. Choose a format and press "
-                                  "<b>Export and verify</b>: the file is written only if it "
-                                  "agrees with PyTorch on every tested input shape.")
+        self._set_verdict("idle", IDLE_VERDICT)
         return box
 
     # ------------------------------------------------------------------ result panel
+    def _clear_result(self) -> None:
+        """Forget the last export: no result, no variant, empty chart and details."""
+        self.result, self.variant = None, None
+        self.chart.clear_report()
+        self._fill_details([])
+
     def _set_verdict(self, kind: str, html: str) -> None:
         self.verdict_kind = kind
         self.verdict.setText(html)
