@@ -64,7 +64,7 @@ def format_plan(plan: MemoryPlan) -> str:
         for e in mode.estimates:
             fits = ""
             if plan.budget_gb is not None:
-                fits = "yes" if e.total <= (plan.budget_gb - plan.reserve_gb) * 1024 ** 3 else "no"
+                fits = "yes" if mode.fits(e.batch_size, plan.budget_gb, plan.reserve_gb) else "no"
             row = [str(e.batch_size), _fmt(e.parameters), _fmt(e.gradients),
                    _fmt(e.optimizer_state), _fmt(e.activations), _fmt(e.total)]
             if e.allocator_total is not None:
@@ -122,10 +122,7 @@ def training_config_for(plan: MemoryPlan, mode_name: str | None) -> TrainingConf
     if batch < 1:
         raise UserError(f"not even batch 1 fits {plan.budget_gb:g} GiB in mode {mode.label}; "
                         "no training config written")
-    return TrainingConfig(gradient_checkpointing=mode.checkpointing,
-                          checkpoint_attention=plan.checkpoint_attention and mode.checkpointing,
-                          batch_size=int(batch), precision=mode.precision,
-                          segment_seconds=float(plan.segment_seconds))
+    return mode.training_config(batch, plan.segment_seconds)
 
 
 def run(args) -> int:

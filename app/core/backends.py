@@ -10,11 +10,12 @@ This module imports no torch at import time: the ONNX path must run without it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -61,6 +62,21 @@ def set_torch_threads(threads: Optional[int]) -> None:
         import torch
 
         torch.set_num_threads(int(threads))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run torch on ``threads`` CPU threads (None or 0: leave the count as it is) in this
+    thread; the count from before is restored afterwards whatever the body set."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class TorchBackend(Backend):

@@ -5,20 +5,20 @@ range of batch sizes, with the largest batch that fits a GPU budget, as one canc
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-import torch
 
 from .activations import (ActivationProfile, _pick_device, _resolve, check_precision,
                           profile_activations)
+from .backends import torch_threads
 from .config import AudioConfig
 from .jobs import CancelToken, ProgressFn, UserError, ensure_token, scaled_progress
 from .memory_estimate import (GiB, MODE_LABELS, MODES, MemoryEstimate, _make_estimate,
                               _segment_frames, check_optimizer, largest_fitting,
                               mode_settings, static_memory)
+from .training_config import TrainingConfig
 
 @dataclass
 class ModeResult:
@@ -54,6 +54,17 @@ class ModeResult:
 
     def max_batch_for(self, budget_gb: float, reserve_gb: float = 0.0) -> int:
         return largest_fitting(self.total, (float(budget_gb) - float(reserve_gb)) * GiB)
+
+    def fits(self, batch: int, budget_gb: float, reserve_gb: float = 0.0) -> bool:
+        """Whether ``batch`` fits the budget with ``reserve_gb`` kept free."""
+        return self.total(batch) <= (float(budget_gb) - float(reserve_gb)) * GiB
+
+    def training_config(self, batch: int, segment_seconds: float) -> TrainingConfig:
+        """This mode's settings at ``batch``, as the trainer reads them."""
+        return TrainingConfig(gradient_checkpointing=self.checkpointing,
+                              checkpoint_attention=self.profile.checkpoint_attention,
+                              batch_size=int(batch), precision=self.precision,
+                              segment_seconds=float(segment_seconds))
 
 
 @dataclass
@@ -108,20 +119,6 @@ def parse_batches(text: str) -> list[int]:
     if not out or min(out) < 1:
         raise UserError(f"batch sizes must be whole numbers >= 1 (got '{text}')")
     return sorted(out)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: Optional[int]) -> Iterator[None]:
-    """Run torch on ``threads`` CPU threads (None: leave it) in this thread, restored after."""
-    if threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def plan_memory(model_or_bundle, batches: Sequence[int] = (1, 2, 4, 8, 16),

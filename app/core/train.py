@@ -49,6 +49,7 @@ from .data import TrackSet, TrainingSegments, ValidationSegments, describe
 from .files import atomic_path
 from .jobs import (Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress,
                    to_jsonable)
+from .backends import torch_threads
 from .memory import enable_gradient_checkpointing
 from .metrics import median, sdr
 from .model import build_model, count_parameters
@@ -328,13 +329,8 @@ class Trainer:
             cancel: Optional[CancelToken] = None) -> TrainResult:
         """Train until the last epoch or the time limit; torch's thread count is restored
         afterwards."""
-        threads_before = torch.get_num_threads()
-        if self.options.threads:
-            torch.set_num_threads(int(self.options.threads))
-        try:
+        with torch_threads(self.options.threads):
             return self._fit(progress or no_progress, ensure_token(cancel))
-        finally:
-            torch.set_num_threads(threads_before)
 
     def _fit(self, progress: ProgressFn, cancel: CancelToken) -> TrainResult:
         o = self.options

@@ -242,11 +242,8 @@ class MemoryTab(MemoryPanels, SingleJobTab):
             return None
         mode, batch = self.selected
         result = self._result(mode)
-        return TrainingConfig(gradient_checkpointing=result.checkpointing,
-                              checkpoint_attention=result.checkpointing,
-                              batch_size=int(batch), precision=result.precision,
-                              segment_seconds=float(self.plan_settings.get(
-                                  "segment_seconds", self.segment_spin.value())))
+        return result.training_config(batch, self.plan_settings.get(
+            "segment_seconds", self.segment_spin.value()))
 
     def save_config_dialog(self) -> None:
         config = self.training_config()

@@ -236,9 +236,10 @@ class MemoryPanels:
             self.selection_label.setText("Click a point on the chart to choose a mode and batch.")
             return
         mode, batch = self.selected
-        e = self._result(mode).estimate_at(batch)
-        usable = (self.budget_spin.value() - self.reserve_spin.value()) * GiB
-        verdict = "fits" if e.total <= usable else "does <b>not</b> fit"
+        result = self._result(mode)
+        e = result.estimate_at(batch)
+        fits = result.fits(batch, self.budget_spin.value(), self.reserve_spin.value())
+        verdict = "fits" if fits else "does <b>not</b> fit"
         self.selection_label.setText(
             f"<b>{MODE_LABELS[mode]}</b>, batch {batch}: {gib(e.total)} in total, which "
             f"{verdict} a {self.budget_spin.value():g} GiB budget"
