@@ -21,7 +21,7 @@ import copy
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -29,10 +29,10 @@ import torch
 from torch import nn
 
 from .checkpoint import ModelBundle
-from .config import AudioConfig
+from .config import AudioConfig, default_audio
 from .grad_checkpoint import (GradientCheckpointWrapper, disable_gradient_checkpointing,
                               enable_gradient_checkpointing)
-from .jobs import CancelToken, ProgressFn, UserError, ensure_token
+from .jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from .spectral import istft_torch, stft_torch
 
 
@@ -431,11 +431,7 @@ def _resolve(model_or_bundle, audio: Optional[AudioConfig]) -> tuple[nn.Module, 
     if isinstance(model_or_bundle, nn.Module):
         model = model_or_bundle
         if audio is None:
-            n = int(getattr(model, "n_sources", 2))
-            default = AudioConfig()
-            sources = default.sources if n == len(default.sources) else tuple(
-                f"source{i + 1}" for i in range(n))
-            audio = replace(default, sources=sources)
+            audio = default_audio(model)
         model = disable_gradient_checkpointing(copy.deepcopy(model))
         return model, audio, type(model).__name__
     raise UserError(f"cannot estimate memory for a {type(model_or_bundle).__name__}; "
@@ -458,7 +454,7 @@ def profile_activations(model_or_bundle, precision: str = "fp32", checkpointing:
     """Measure activations at a few small sizes and fit them (see :func:`_frame_features`)."""
     precision = check_precision(precision)
     cancel = ensure_token(cancel)
-    report = progress or (lambda f, m="": None)
+    report = progress or no_progress
     device = _pick_device(device)
     model, audio, _ = _resolve(model_or_bundle, audio)
     model = model.to(device).train()

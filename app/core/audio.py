@@ -96,6 +96,8 @@ def to_stereo(block: np.ndarray) -> np.ndarray:
     block = np.asarray(block, dtype=np.float32)
     if block.ndim == 1:
         block = block[:, None]
+    if block.shape[1] == 2:        # the usual case: no mixing, one transposing copy
+        return np.ascontiguousarray(block.T)
     return np.ascontiguousarray(downmix_matrix(block.shape[1]) @ block.T)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .jobs import UserError
@@ -172,3 +172,12 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
 
 def dumps(d: Mapping[str, Any]) -> str:
     return json.dumps(d, sort_keys=True)
+
+
+def default_audio(model: Any) -> AudioConfig:
+    """The default audio config for a bare network (no bundle): its number of sources
+    (``n_sources``, named like the defaults when it has as many) and sub-bands."""
+    n = int(getattr(model, "n_sources", 2))
+    base = AudioConfig()
+    sources = base.sources if n == len(base.sources) else tuple(f"source{i + 1}" for i in range(n))
+    return AudioConfig(subbands=int(getattr(model, "subbands", base.subbands)), sources=sources)

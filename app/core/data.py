@@ -190,11 +190,7 @@ def read_frames(path: Path, start: int, frames: int) -> np.ndarray:
         raise UserError(f"reading frames {start}..{start + frames} failed ({exc})", path,
                         "The file is probably truncated or corrupt.") from exc
     out = np.zeros((2, frames), np.float32)
-    n = raw.shape[0]
-    if raw.shape[1] == 2:          # the usual case: no mixing, one transposing copy
-        out[:, :n] = raw.T
-    else:
-        out[:, :n] = to_stereo(raw)
+    out[:, :raw.shape[0]] = to_stereo(raw)
     return out
 
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from .artifacts import artifact_metadata
 from .checkpoint import ModelBundle
-from .config import AudioConfig
+from .config import AudioConfig, default_audio
 from .export_errors import ExportError, VerificationFailed, first_line
 from .export_stages import ExportRun, StageTime
 from .files import atomic_path, check_writable, describe_os_error
@@ -119,7 +119,7 @@ def _prepare(model: nn.Module, dummy_input: torch.Tensor, audio: Optional[AudioC
                           f"frames), got {getattr(dummy_input, 'shape', type(dummy_input))}")
     dummy_input = dummy_input.detach().float().cpu()
     reference = model.eval().float().cpu()
-    audio = audio or _default_audio(model)
+    audio = audio or default_audio(model)
     if dummy_input.shape[2] != audio.n_bins:
         raise ExportError(f"the example input has {dummy_input.shape[2]} bins but the audio "
                           f"config (n_fft {audio.n_fft}) gives {audio.n_bins}")
@@ -133,13 +133,6 @@ def _prepare(model: nn.Module, dummy_input: torch.Tensor, audio: Optional[AudioC
     for p in export_model.parameters():
         p.requires_grad_(False)
     return _Prepared(reference, export_model, audio, list(out.shape), folded, dummy_input)
-
-
-def _default_audio(model: nn.Module) -> AudioConfig:
-    n = int(getattr(model, "n_sources", 2))
-    base = AudioConfig()
-    sources = base.sources if n == len(base.sources) else tuple(f"source{i + 1}" for i in range(n))
-    return AudioConfig(subbands=int(getattr(model, "subbands", base.subbands)), sources=sources)
 
 
 def _prepare_stage(run: ExportRun, model: nn.Module, dummy_input: torch.Tensor,

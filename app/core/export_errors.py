@@ -25,8 +25,13 @@ class VerificationFailed(ExportError):
         self.report = report
 
 
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes (exporters colour their messages)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def first_line(text: str) -> str:
     """The first line of an exporter's or runtime's message, without terminal colour codes
     and at most 300 characters: enough to quote in a message for a person."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text).strip()
+    text = strip_ansi(text).strip()
     return text.splitlines()[0][:300] if text else "no details"

@@ -23,7 +23,7 @@ from typing import Mapping, Optional
 import torch
 from torch import nn
 
-from .export_errors import ExportError, first_line
+from .export_errors import ExportError, first_line, strip_ansi
 
 INPUT_NAME = "magnitude"
 OUTPUT_NAME = "masks"
@@ -86,7 +86,7 @@ def run_onnx_exporter(model: nn.Module, dummy: torch.Tensor, tmp: Path, axes, op
 def exporter_failure(exc: Exception, exporter: str, opset: int) -> ExportError:
     """What to tell a person when the exporter raised: the operator it could not convert
     (when its message names one) and what to try instead."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    text = strip_ansi(str(exc))
     found = (re.search(r"operator '([\w:.]+)'", text) or re.search(r"torch\.ops\.([\w.]+)", text)
              or re.search(r"\b(aten::\w+)", text))
     what = f"operator '{found.group(1)}'" if found else first_line(text)
