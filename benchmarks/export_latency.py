@@ -76,13 +76,12 @@ def main() -> None:
 
     import torch
 
-    from app.core.backends import TorchBackend
+    from app.core.backends import TorchBackend, load_backend
     from app.core.checkpoint import init_bundle
     from app.core.export import ExportOptions, export_bundle, test_magnitudes
     import onnxruntime as ort
 
     from app.core.onnx_backend import OnnxRuntimeBackend, session_options
-    from app.core.torchscript_backend import TorchScriptBackend
 
     torch.set_num_threads(args.threads)
     bundle = init_bundle(args.preset, seed=0)
@@ -107,8 +106,7 @@ def main() -> None:
             exports[label] = result
             print(f"exported {label}: {result.export_seconds:.1f} s, {result.nodes} nodes, "
                   f"verified (worst MSE {result.verification.worst_mse:.1e})", flush=True)
-            backends[label] = (TorchScriptBackend(path, args.threads) if options.format ==
-                               "torchscript" else OnnxRuntimeBackend(path, args.threads))
+            backends[label] = load_backend(path, args.threads)
             if args.spinning and options.format == "onnx" and not any(
                     k.endswith("spinning") for k in backends):
                 spin = OnnxRuntimeBackend(path, args.threads)

@@ -36,12 +36,10 @@ def main() -> None:
     import torch
 
     from app.core import audio
-    from app.core.backends import TorchBackend
+    from app.core.backends import TorchBackend, load_backend
     from app.core.checkpoint import init_bundle
     from app.core.export import ExportOptions, export_bundle
-    from app.core.onnx_backend import OnnxRuntimeBackend
     from app.core.separate import SeparationOptions, separate_file
-    from app.core.torchscript_backend import TorchScriptBackend
 
     torch.set_num_threads(args.threads)
     bundle = init_bundle(args.preset, seed=0)
@@ -58,8 +56,7 @@ def main() -> None:
                                     verify_frames=(37,))
             result = export_bundle(bundle, tmp / f"model{options.suffix}", options,
                                    threads=args.threads)
-            backends[name] = (OnnxRuntimeBackend(result.path, args.threads) if name == "onnx"
-                              else TorchScriptBackend(result.path, args.threads))
+            backends[name] = load_backend(result.path, args.threads)
             print(f"exported {name}: {result.file_size / 2**20:.1f} MB, verified", flush=True)
         song = audio.write(tmp / "song.wav", music_like(args.seconds), 44100)
         warm = audio.write(tmp / "warm.wav", music_like(8.0), 44100)
