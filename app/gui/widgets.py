@@ -6,8 +6,8 @@ from typing import Callable, Optional, Sequence
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFont, QPainter
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 STYLES = {
     "error": "background:#fdecea; border:1px solid #e0a39c; color:#611a15;",
@@ -158,3 +158,13 @@ class NoModelNotice(QWidget):
         row.setContentsMargins(10, 6, 10, 6)
         row.addWidget(self.text, 1)
         row.addWidget(self.button)
+
+
+def job_progress_bar() -> QProgressBar:
+    """The progress bar a tab shows its job in: 0..1000 (per mille), text visible, Idle."""
+    bar = QProgressBar()
+    bar.setRange(0, 1000)
+    bar.setValue(0)
+    bar.setTextVisible(True)
+    bar.setFormat("Idle")
+    return bar

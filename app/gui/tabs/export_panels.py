@@ -14,12 +14,12 @@ from typing import Optional
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from ...core.export import STAGES
 from ..verification_chart import VerificationChart
-from ..widgets import NoModelNotice
+from ..widgets import NoModelNotice, job_progress_bar
 
 FORMATS = {"onnx": "ONNX (runs in ONNX Runtime, no PyTorch needed)",
            "torchscript": "TorchScript (runs in PyTorch / LibTorch)"}
@@ -197,10 +197,7 @@ class ExportPanels:
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
         self.stages = StageStrip()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setTextVisible(True)
-        self.progress_bar.setFormat("Idle")
+        self.progress_bar = job_progress_bar()
         row.addWidget(self.stages)
         row.addWidget(self.progress_bar, 1)
         return box

@@ -12,13 +12,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
 from ...core.memory import MODE_LABELS, MODES, GiB
 from ..memory_chart import MODE_COLORS, MemoryChart
-from ..widgets import NoModelNotice
+from ..widgets import NoModelNotice, job_progress_bar
 
 BUDGET_PRESETS = (6, 8, 12, 16, 24)
 OPTIMIZERS = {"adam": "Adam (2 state buffers)", "adamw": "AdamW (2 state buffers)",
@@ -116,10 +115,7 @@ class MemoryPanels:
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop measuring; the modes already measured stay")
         self.cancel_button.clicked.connect(self.cancel)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setTextVisible(True)
-        self.progress_bar.setFormat("Idle")
+        self.progress_bar = job_progress_bar()
         self.batch_edit.setMaximumWidth(200)
         self.budget_spin.setMinimumWidth(110)
         first, second = QHBoxLayout(), QHBoxLayout()

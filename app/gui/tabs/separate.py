@@ -21,11 +21,11 @@ from ...core.separate import SeparationOptions
 from ..jobs import Job, describe_error
 from ..playback import Playback
 from ..tasks import SeparationView, inspect_audio, save_stems, separate_for_view, stem_targets
-from .base import Tab, TabContext
+from .base import SingleJobTab, TabContext
 from .separate_panels import SeparatePanels, clock
 
 
-class SeparateTab(SeparatePanels, Tab):
+class SeparateTab(SeparatePanels, SingleJobTab):
     title = "Separate"
     tooltip = "Split a song into stems, look at them, listen to them, save them"
 
@@ -36,7 +36,6 @@ class SeparateTab(SeparatePanels, Tab):
         self.view: Optional[SeparationView] = None
         self.run_dir: Optional[Path] = None
         self.read_job: Optional[Job] = None
-        self.separate_job: Optional[Job] = None
         self.save_job: Optional[Job] = None
         self._runs = 0
         self.player = Playback(self)
@@ -59,7 +58,12 @@ class SeparateTab(SeparatePanels, Tab):
     # ------------------------------------------------------------------ state
     @property
     def separating(self) -> bool:
-        return self.separate_job is not None and self.separate_job.running
+        return self.running
+
+    @property
+    def separate_job(self) -> Optional[Job]:
+        """The separation job (the tab's one job; reading and scoring run beside it)."""
+        return self.job
 
     @property
     def reading(self) -> bool:
@@ -185,7 +189,7 @@ class SeparateTab(SeparatePanels, Tab):
         options = self.options()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
-        self.separate_job = self.ctx.jobs.run(
+        self.job = self.ctx.jobs.run(
             f"Separate {self.audio_path.name}", separate_for_view,
             {"workspace": self.ctx.workspace, "variant": variant,
              "threads": self.ctx.window.threads(), "input_path": self.audio_path,
@@ -194,21 +198,8 @@ class SeparateTab(SeparatePanels, Tab):
             on_error=lambda exc, d=run_dir: self._separation_failed(d, exc),
             on_aborted=lambda d=run_dir: self._separation_aborted(d),
             on_finished=self.refresh)
-        self.separate_job.changed.connect(self._show_progress)
+        self.job.changed.connect(self._show_progress)
         self.refresh()
-
-    def cancel(self) -> None:
-        if self.separating:
-            self.separate_job.cancel()
-            self.progress_bar.setFormat("Cancelling…")
-
-    def _show_progress(self) -> None:
-        job = self.separate_job
-        if job is None:
-            return
-        self.progress_bar.setValue(int(job.fraction * 1000))
-        if job.running:
-            self.progress_bar.setFormat(f"{job.fraction * 100:.0f} % · {job.message}")
 
     def _separated(self, run_dir: Path, view: SeparationView) -> None:
         old = self.run_dir

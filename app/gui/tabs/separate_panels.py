@@ -11,12 +11,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QMenu, QProgressBar, QPushButton,
-                               QScrollArea, QSpinBox, QStackedWidget, QToolButton, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QScrollArea,
+                               QSpinBox, QStackedWidget, QToolButton, QWidget)
 
 from ...core.config import AudioConfig
 from ..stemview import MODES, StemView
-from ..widgets import EmptyState, NoModelNotice
+from ..widgets import EmptyState, NoModelNotice, job_progress_bar
 
 
 def clock(seconds: float) -> str:
@@ -100,11 +100,7 @@ class SeparatePanels:
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the separation (Esc); no file is left behind")
         self.cancel_button.clicked.connect(self.cancel)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Idle")
-        self.progress_bar.setTextVisible(True)
+        self.progress_bar = job_progress_bar()
         self.save_button = QPushButton("Save stems…")
         self.save_button.setToolTip("Copy the stems to a folder as {track}/{stem}.wav")
         self.save_button.clicked.connect(lambda: self.save_stems())
