@@ -85,18 +85,24 @@ def format_value(value: Any, max_items: int = 4) -> str:
     return str(value)
 
 
-def metadata_rows(metadata: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """A bundle's metadata as readable ``(key, value)`` rows: nested dicts become dotted keys
-    ("evaluation.median_sdr_db.model.vocals"), floats are rounded to 4 significant digits,
-    booleans read yes/no, and long lists are cut to their first items."""
-    rows: list[tuple[str, str]] = []
+def metadata_entries(metadata: dict[str, Any],
+                     path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """A bundle's metadata as ``(key path, readable value)`` leaves in sorted order: nested
+    dicts become longer paths, values are formatted by :func:`format_value`."""
+    entries: list[tuple[tuple[str, ...], str]] = []
     for key in sorted(metadata, key=str):
-        value, name = metadata[key], f"{prefix}{key}"
+        value, key_path = metadata[key], path + (str(key),)
         if isinstance(value, dict) and value:
-            rows.extend(metadata_rows(value, name + "."))
+            entries.extend(metadata_entries(value, key_path))
         else:
-            rows.append((name, format_value(value)))
-    return rows
+            entries.append((key_path, format_value(value)))
+    return entries
+
+
+def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+    """The same leaves with dotted keys ("evaluation.median_sdr_db.model.vocals"), for
+    plain text."""
+    return [(".".join(key_path), value) for key_path, value in metadata_entries(metadata)]
 
 
 def human_bytes(n: Optional[int]) -> str:

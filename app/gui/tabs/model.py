@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHBoxL
                                QWidget)
 
 from ...core.checkpoint import ModelBundle
-from ...core.info import ModelInfo, format_value, human_bytes, human_count, model_info
+from ...core.info import ModelInfo, human_bytes, human_count, metadata_entries, model_info
 from ..jobs import Job
 from ..widgets import NO_MODEL_TEXT, EmptyState
 from .base import Tab, TabContext
@@ -160,18 +160,16 @@ class ModelTab(Tab):
     def _fill_metadata(self, metadata: dict) -> None:
         tree = self.metadata_tree
         tree.clear()
-
-        def add(parent, data: dict) -> None:
-            for key in sorted(data, key=str):
-                value = data[key]
-                nested = isinstance(value, dict) and value
-                item = QTreeWidgetItem([str(key), "" if nested else format_value(value)])
-                item.setToolTip(1, item.text(1))
-                parent.addChild(item)
-                if nested:
-                    add(item, value)
-
-        add(tree.invisibleRootItem(), metadata)
+        nodes: dict[tuple[str, ...], QTreeWidgetItem] = {(): tree.invisibleRootItem()}
+        for key_path, value in metadata_entries(metadata):
+            for depth in range(1, len(key_path)):          # the groups above this value
+                if key_path[:depth] not in nodes:
+                    group = QTreeWidgetItem([key_path[depth - 1], ""])
+                    nodes[key_path[:depth - 1]].addChild(group)
+                    nodes[key_path[:depth]] = group
+            item = QTreeWidgetItem([key_path[-1], value])
+            item.setToolTip(1, value)
+            nodes[key_path[:-1]].addChild(item)
         if not metadata:
             tree.addTopLevelItem(QTreeWidgetItem(["(none)", ""]))
         # open what is short (evaluation, validation); long groups (training options) stay
