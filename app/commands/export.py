@@ -57,18 +57,16 @@ def format_result(result: ExportResult) -> str:
     how = (f"{ONNX_EXPORTERS[result.method]}, opset {result.opset}"
            + (", simplified by onnxslim" if result.simplified else "")
            if result.format == "onnx" else f"torch.jit.{result.method}, frozen")
-    top = sorted(result.operators.items(), key=lambda kv: -kv[1])[:6]
     lines = [
         f"Wrote        {result.path}",
         f"Format       {result.format} ({how})",
         f"Size         {human_bytes(result.file_size)}",
         f"Graph        {result.nodes} nodes, {len(result.operators)} operator types "
-        f"(most: {', '.join(f'{k} {v}' for k, v in top)})",
+        f"(most: {', '.join(f'{k} {v}' for k, v in result.top_operators())})",
         f"Folded       {len(result.folded_batchnorms)} batch norms into convolutions",
         "Dynamic      " + ", ".join(f"{name} axis {a} '{n}'" for name, axes in
                                      result.dynamic_axes.items() for a, n in axes.items()),
-        f"Time         {result.export_seconds:.1f} s ("
-        + ", ".join(f"{s.name} {s.seconds:.1f} s" for s in result.stages) + ")",
+        f"Time         {result.time_text()}",
     ]
     for warning in result.warnings:
         lines.append(f"Warning      {warning}")

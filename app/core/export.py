@@ -99,6 +99,15 @@ class ExportResult:
     def precision(self) -> str:
         return self.metadata.get("precision", "fp32")
 
+    def top_operators(self, n: int = 6) -> list[tuple[str, int]]:
+        """The ``n`` most used operator types with their counts, most used first."""
+        return sorted(self.operators.items(), key=lambda kv: -kv[1])[:n]
+
+    def time_text(self) -> str:
+        """The total and each stage's time: "6.1 s (prepare 0.2 s, export 0.7 s, ...)"."""
+        return (f"{self.export_seconds:.1f} s ("
+                + ", ".join(f"{s.name} {s.seconds:.1f} s" for s in self.stages) + ")")
+
 
 # ----------------------------------------------------------------------------- preparing
 

@@ -27,18 +27,16 @@ def result_rows(result: ExportResult) -> list[tuple[str, str]]:
               (", simplified by onnxslim" if result.simplified else "")
     else:
         how = f"TorchScript, torch.jit.{result.method}, frozen"
-    top = sorted(result.operators.items(), key=lambda kv: -kv[1])[:6]
     axes = ", ".join(sorted({n for a in result.dynamic_axes.values() for n in a.values()}))
     rows = [
         ("File", str(result.path)),
         ("Format", how),
         ("Size", human_bytes(result.file_size)),
         ("Graph", f"{result.nodes:,} nodes, {len(result.operators)} operator types"),
-        ("Most used", ", ".join(f"{k} {v}" for k, v in top)),
+        ("Most used", ", ".join(f"{k} {v}" for k, v in result.top_operators())),
         ("Folded", f"{len(result.folded_batchnorms)} batch norms into convolutions"),
         ("Dynamic axes", axes or "none"),
-        ("Export time", f"{result.export_seconds:.1f} s (" + ", ".join(
-            f"{s.name} {s.seconds:.1f} s" for s in result.stages) + ")"),
+        ("Export time", result.time_text()),
     ]
     if result.verification is not None:
         rows.append(("Verified with", result.verification.runtime))
