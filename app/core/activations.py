@@ -33,7 +33,7 @@ from .config import AudioConfig, default_audio
 from .grad_checkpoint import (GradientCheckpointWrapper, disable_gradient_checkpointing,
                               enable_gradient_checkpointing)
 from .jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
-from .spectral import istft_torch, stft_torch
+from .train_step import separate_waveforms, waveform_l1
 
 
 def _storage_key(t: torch.Tensor) -> Optional[tuple]:
@@ -188,7 +188,6 @@ def _top_saved_tensors_hooks():
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def check_precision(precision: str) -> str:
@@ -196,12 +195,6 @@ def check_precision(precision: str) -> str:
     if p not in PRECISIONS:
         raise UserError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     return p
-
-
-def _autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=_AUTOCAST_DTYPES[precision])
 
 
 @dataclass
@@ -277,18 +270,13 @@ def measure_activations(model: nn.Module, audio: AudioConfig, batch: int, frames
                  for m in model.modules()]
     try:
         with tracker:
-            with torch.no_grad():
-                spec = stft_torch(mixture, audio.n_fft, audio.hop_length)   # (B, 2, F, T)
-                mag = spec.abs()
-            with _autocast(device, precision):
-                masks = model(mag)                                          # (B, S, 2, F, T)
-            estimate = istft_torch(masks.float() * spec[:, None], audio.n_fft,
-                                   audio.hop_length, length)
-            loss = (estimate - sources).abs().mean()
+            # the trainer's own forward pass and loss (app.core.train_step)
+            estimate = separate_waveforms(model, mixture, audio, precision)
+            loss = waveform_l1(estimate, sources)
             tracker.mark_forward_end()
             if backward:
                 loss.backward()
-            del masks, estimate, loss
+            del estimate, loss
     finally:
         for h in hooks:
             h.remove()

@@ -6,7 +6,7 @@ these and re-exports them."""
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
@@ -14,11 +14,12 @@ import torch.nn.functional as F
 
 from .config import AudioConfig
 from .spectral import istft_torch, stft_torch
-from .train_options import TrainOptions
+if TYPE_CHECKING:  # only an annotation: importing it would close a cycle through memory
+    from .train_options import TrainOptions
 
 # ----------------------------------------------------------------------------- the step
 
-def lr_at(step: int, options: TrainOptions, steps_per_epoch: int) -> float:
+def lr_at(step: int, options: "TrainOptions", steps_per_epoch: int) -> float:
     """The paper's schedule: ``lr * decay ** floor(step / (decay_epochs * steps_per_epoch))``."""
     interval = max(1, int(round(options.lr_decay_epochs * steps_per_epoch)))
     return options.lr * options.lr_decay ** (step // interval)
@@ -31,7 +32,8 @@ def autocast_dtype(precision: str) -> Optional[torch.dtype]:
 def separate_waveforms(model: torch.nn.Module, mixture: torch.Tensor, audio: AudioConfig,
                        precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
     """``(B, 2, L)`` mixtures -> ``(B, S, 2, L)`` source estimates: STFT, the model's masks on
-    the magnitude, masked complex spectra, inverse STFT (the mixture phase)."""
+    the magnitude, masked complex spectra, inverse STFT (the mixture phase). The trainer's
+    forward pass, and what the memory estimate measures."""
     length = mixture.shape[-1]
     with torch.no_grad():
         spec = stft_torch(mixture, audio.n_fft, audio.hop_length)          # (B, 2, F, T)
@@ -42,7 +44,7 @@ def separate_waveforms(model: torch.nn.Module, mixture: torch.Tensor, audio: Aud
     if dtype is None:
         masks = model(mag)
     else:
-        with torch.autocast("cpu", dtype=dtype):
+        with torch.autocast(mixture.device.type, dtype=dtype):
             masks = model(mag)
         masks = masks.float()
     est = masks * spec[:, None]                                              # (B, S, 2, F, T)
