@@ -39,7 +39,7 @@ def ort_profile(path: Path, x, threads: int, runs: int = 5) -> list[tuple[str, f
     """(operator type, mean ms per inference, share of the total) from ORT's profiler."""
     import onnxruntime as ort
 
-    from app.core.onnx_backend import session_options
+    from app.core.backends.onnx_runtime import session_options
 
     so = session_options(threads)
     so.enable_profiling = True
@@ -76,12 +76,13 @@ def main() -> None:
 
     import torch
 
-    from app.core.backends import TorchBackend, load_backend
+    from app.core.backends.pytorch import TorchBackend
+    from app.core.backends.registry import load_backend
     from app.core.checkpoint import init_bundle
-    from app.core.export import ExportOptions, export_bundle, test_magnitudes
+    from app.core.export.pipeline import ExportOptions, export_bundle, test_magnitudes
     import onnxruntime as ort
 
-    from app.core.onnx_backend import OnnxRuntimeBackend, session_options
+    from app.core.backends.onnx_runtime import OnnxRuntimeBackend, session_options
 
     torch.set_num_threads(args.threads)
     bundle = init_bundle(args.preset, seed=0)

@@ -35,11 +35,12 @@ def main() -> None:
 
     import torch
 
-    from app.core import audio
-    from app.core.backends import TorchBackend, load_backend
+    from app.core.audio import io as audio
+    from app.core.backends.pytorch import TorchBackend
+    from app.core.backends.registry import load_backend
     from app.core.checkpoint import init_bundle
-    from app.core.export import ExportOptions, export_bundle
-    from app.core.separate import SeparationOptions, separate_file
+    from app.core.export.pipeline import ExportOptions, export_bundle
+    from app.core.separation.separate import SeparationOptions, separate_file
 
     torch.set_num_threads(args.threads)
     bundle = init_bundle(args.preset, seed=0)

@@ -3,7 +3,7 @@
     python benchmarks/memory_checkpointing.py [--preset medium] [--batch 4] [--seconds 3]
         [--steps 5] [--warmup 1] [--threads 1] [--policies baseline,blocks,attention,both,nested]
 
-Policies (app.core.grad_checkpoint):
+Policies (app.core.memory.checkpointing):
   baseline   no checkpointing
   blocks     the conv stages (stem, every Down, every Up, each whole)
   attention  the TFSWA blocks, each whole
@@ -12,11 +12,11 @@ Policies (app.core.grad_checkpoint):
              "checkpoint the attention sublayers too" would mean; kept to show its cost)
 
 Memory: one training step per policy at the requested size while autograd's saved tensors
-are counted (app.core.activations.measure_activations: peak bytes held for backward,
+are counted (app.core.memory.activations.measure_activations: peak bytes held for backward,
 recomputation included), next to what the fitted estimate (the ``memory`` command) predicts
 for the same size from seven small measurements.
 
-Time: the trainer's own step (app.core.train.optimizer_step: STFT, model, masked ISTFT,
+Time: the trainer's own step (app.core.training.optimizer_step: STFT, model, masked ISTFT,
 waveform L1, backward, clipped Adam) on random audio, policies interleaved step by step so
 they see the same machine load; after ``--warmup`` steps each, the median of ``--steps``.
 Wall-clock and process CPU time are both reported; with one thread the CPU time is what the
@@ -41,8 +41,8 @@ POLICIES = ("baseline", "blocks", "attention", "both", "nested")
 
 
 def build(policy: str, model):
-    from app.core.grad_checkpoint import (GradientCheckpointWrapper,
-                                          enable_gradient_checkpointing)
+    from app.core.memory.checkpointing import (GradientCheckpointWrapper,
+                                               enable_gradient_checkpointing)
     from app.core.model.tfswa import SequenceAttention, SwinLayer
 
     if policy == "baseline":
@@ -80,10 +80,10 @@ def main() -> None:
 
     import torch
 
-    from app.core.activations import measure_activations, profile_activations
+    from app.core.memory.activations import measure_activations, profile_activations
     from app.core.config import AudioConfig, preset
     from app.core.model import build_model
-    from app.core.train import optimizer_step
+    from app.core.training.trainer import optimizer_step
     from benchmarks.common import load_average, machine
 
     policies = [p for p in args.policies.split(",") if p]

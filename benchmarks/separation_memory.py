@@ -26,7 +26,7 @@ import json, resource, sys, time
 import torch
 from app.core.backends import TorchBackend
 from app.core.checkpoint import init_bundle
-from app.core.separate import separate_file
+from app.core.separation import separate_file
 torch.set_num_threads(int(sys.argv[3]))
 bundle = init_bundle(sys.argv[4])
 backend = TorchBackend(bundle.build(), bundle.audio)
@@ -41,7 +41,7 @@ print(json.dumps({"peak_mb": peak_kb / 1024,
 
 
 def write_long_file(path: Path, minutes: float) -> None:
-    from app.core.audio import AudioWriter
+    from app.core.audio.io import AudioWriter
     from benchmarks.common import music_like
 
     block = music_like(10.0)

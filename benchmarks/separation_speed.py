@@ -29,10 +29,10 @@ def main() -> None:
 
     import torch
 
-    from app.core import audio
-    from app.core.backends import TorchBackend
+    from app.core.audio import io as audio
+    from app.core.backends.pytorch import TorchBackend
     from app.core.checkpoint import init_bundle
-    from app.core.separate import SeparationOptions, separate_file
+    from app.core.separation.separate import SeparationOptions, separate_file
 
     torch.set_num_threads(args.threads)
     presets = args.presets.split(",")

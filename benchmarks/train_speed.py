@@ -9,7 +9,7 @@ PASSIVE: OpenMP threads sleep instead of spinning while they wait, which matters
 processes share the cores). Each config runs in its own process (thread settings and the
 OpenMP environment only take effect at start-up); configs are interleaved run by run so they
 see the same machine load. A run times ``--steps`` steps after two warm-up steps of the real
-training step (app.core.train.optimizer_step: STFT, model, masked ISTFT, L1, backward, clipped
+training step (app.core.training.optimizer_step: STFT, model, masked ISTFT, L1, backward, clipped
 Adam), on random stereo audio (the cost does not depend on the content); the figure is the
 median over runs of each run's median step time.
 
@@ -63,7 +63,7 @@ def worker(args) -> None:
 
     from app.core.config import AudioConfig, preset
     from app.core.model import build_model
-    from app.core.train import optimizer_step
+    from app.core.training.trainer import optimizer_step
 
     cfg = parse(args.worker)
     torch.set_num_threads(cfg["threads"])

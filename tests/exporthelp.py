@@ -13,7 +13,7 @@ import torch
 
 from app.core.checkpoint import ModelBundle, init_bundle, save_bundle
 from app.core.config import AudioConfig, ModelConfig
-from app.core.export import ExportOptions, ExportResult, export_bundle
+from app.core.export.pipeline import ExportOptions, ExportResult, export_bundle
 
 TINY = ModelConfig(preset="custom", channels=(4, 8), dim=8, blocks=1, heads=2, window=(2, 2),
                    mlp_ratio=2.0)

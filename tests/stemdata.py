@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.audio import write
+from app.core.audio.io import write
 
 RATE = 44100
 

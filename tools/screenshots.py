@@ -50,7 +50,7 @@ def synth_tune(seconds: float = 8.0, seed: int = 7) -> np.ndarray:
 
 
 def model_and_song(workdir: Path, preset: str) -> tuple[Path, Path]:
-    from app.core.audio import write
+    from app.core.audio.io import write
     from app.core.checkpoint import init_bundle, save_bundle
     from app.core.resources import demo_model, demo_song
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.evaluate import REFERENCES, EvaluationResult, evaluate
-from ..core.metrics import METHODS
+from ..core.evaluation import METHODS, REFERENCES, EvaluationResult, evaluate
 from ..terminal import TerminalProgress, table
 
 

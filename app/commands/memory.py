@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from ..core.jobs import UserError
-from ..core.memory import (MODES, OPTIMIZER_STATES, MemoryPlan, TrainingConfig,
-                           parse_batches, plan_memory, save_training_config)
+from ..core.memory import (MODES, OPTIMIZER_STATES, MemoryPlan, TrainingConfig, parse_batches,
+                           plan_memory, save_training_config)
 from ..terminal import TerminalProgress, table
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.backends import load_backend
 from ..core.jobs import UserError
 from ..core.resources import demo_model
-from ..core.separate import SeparationOptions, separate_file
+from ..core.separation import SeparationOptions, separate_file
 from ..terminal import TerminalProgress
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from ..core.config import PRESETS
 from ..core.jobs import Cancelled
 from ..core.memory import load_training_config
-from ..core.train import (CHECKPOINT_NAME, CONFIG_NAME, TrainOptions, apply_training_config,
-                          saved_options, train)
+from ..core.training import (CHECKPOINT_NAME, CONFIG_NAME, TrainOptions, apply_training_config,
+                             saved_options, train)
 from ..terminal import TerminalProgress, format_seconds, table
 
 # argparse destination -> TrainOptions field, for the options a user may give.

@@ -19,6 +19,9 @@ from .jobs import UserError
 PRODUCER = "TFSWA Studio"
 AUDIO_KEY = "audio_config"
 MODEL_KEY = "model_config"
+# The names of an exported network's input (magnitudes) and output (masks).
+INPUT_NAME = "magnitude"
+OUTPUT_NAME = "masks"
 # The TorchScript extra file that holds the same key/value pairs as ONNX metadata.
 TORCHSCRIPT_EXTRA_FILE = "tfswa_studio.json"
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .backends import Backend, TorchBackend, load_backend
+from .backends.registry import Backend, load_backend
+from .backends.pytorch import TorchBackend
 from .checkpoint import ModelBundle, load_bundle
 
 

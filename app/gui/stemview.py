@@ -1,7 +1,7 @@
 """Waveforms and spectrograms of a mixture and its stems, linked in time, with a playhead.
 
 Only drawing happens here: the envelopes and spectrogram images come ready-made from
-:mod:`app.core.display` (computed in a worker). Every plot shares the first plot's time axis
+:mod:`app.core.audio.display` (computed in a worker). Every plot shares the first plot's time axis
 (``setXLink``), so zooming or panning one moves all; the playhead is a line in every plot,
 dragged or clicked to seek, and redrawn by a timer at a steady rate while audio plays.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 
-from ..core.display import TrackDisplay
+from ..core.audio import TrackDisplay
 
 MODES = {"both": "Waveforms and spectrograms", "waveform": "Waveforms",
          "spectrogram": "Spectrograms"}

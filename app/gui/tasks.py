@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..core.display import TrackDisplay, track_display, track_displays
+from ..core.audio import TrackDisplay, track_display, track_displays
+from ..core.evaluation import find_reference_stems, score_stems
 from ..core.files import copy_files
 from ..core.jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
-from ..core.scoring import find_reference_stems, score_stems
-from ..core.separate import SeparationOptions, SeparationResult, separate_file
+from ..core.separation import SeparationOptions, SeparationResult, separate_file
 from ..core.workspace import Variant, Workspace
 
 

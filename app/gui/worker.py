@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import SIGNAL, QObject, QThread, QTimer, Signal
 
-from ..core.jobs import CancelToken, Cancelled
+from ..core.jobs import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 

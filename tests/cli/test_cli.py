@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.core import audio
+from app.core.audio import io as audio
 from app.core.checkpoint import init_bundle, load_bundle, save_bundle
 from app.core.config import AudioConfig
 from app.core.info import metadata_rows

@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from app.cli import main
-from app.core import audio
+from app.core.audio import io as audio
 from exporthelp import saved_tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[2]

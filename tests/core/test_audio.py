@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from app.core import audio
+from app.core.audio import io as audio
 from app.core.jobs import UserError
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.audio import load, write
-from app.core.data import (NO_AUGMENTATION, RESIDUAL, Augmentation, TrackSet, TrainingSegments,
-                           ValidationSegments, read_frames, resolve_subset, scan_tracks)
+from app.core.audio.io import load, write
+from app.core.training.data import (NO_AUGMENTATION, Augmentation, TrainingSegments,
+                                    ValidationSegments)
+from app.core.audio.tracks import RESIDUAL, TrackSet, read_frames, resolve_subset, scan_tracks
 from app.core.jobs import UserError
 from stemdata import RATE, make_dataset
 

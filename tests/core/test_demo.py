@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core import audio, resources
-from app.core.backends import load_backend
+from app.core.audio import io as audio
+from app.core import resources
+from app.core.backends.registry import load_backend
 from app.core.checkpoint import load_bundle
-from app.core.metrics import sdr
-from app.core.separate import separate_array
+from app.core.evaluation.metrics import sdr
+from app.core.separation.separate import separate_array
 from app.core.songs.splits import SPLITS
-from app.core.scoring import find_reference_stems
+from app.core.evaluation.scoring import find_reference_stems
 
 
 def test_the_demo_model_is_a_small_vocals_accompaniment_bundle():

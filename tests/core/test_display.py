@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.audio import write
-from app.core.display import (EnvelopeAccumulator, SpectrogramAccumulator, band_matrix,
-                              track_display, track_displays)
+from app.core.audio.io import write
+from app.core.audio.display import (EnvelopeAccumulator, SpectrogramAccumulator, band_matrix,
+                                    track_display, track_displays)
 from app.core.jobs import CancelToken, Cancelled, UserError
 
 RATE = 8000

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from app.core.audio import load
-from app.core.backends import FunctionBackend, identity_backend
+from app.core.audio.io import load
+from app.core.backends.registry import FunctionBackend, identity_backend
 from app.core.checkpoint import init_bundle, save_bundle
 from app.core.config import AudioConfig
-from app.core.data import TrackSet
-from app.core.evaluate import evaluate, oracle_ratio_mask
-from app.core.metrics import museval_available, sdr
+from app.core.audio.tracks import TrackSet
+from app.core.evaluation.evaluate import evaluate, oracle_ratio_mask
+from app.core.evaluation.metrics import museval_available, sdr
 from stemdata import RATE, make_dataset
 
 AUDIO = AudioConfig(segment_seconds=1.0)
@@ -104,7 +104,7 @@ def test_museval_metric_scores_the_identity_model_at_the_floor(data):
 
 
 def test_museval_missing_fails_before_any_work(data, monkeypatch):
-    from app.core import metrics
+    from app.core.evaluation import metrics
     from app.core.jobs import UserError
 
     monkeypatch.setattr(metrics, "museval_problem", lambda: "not installed (test)")

@@ -16,12 +16,13 @@ import pytest
 import torch
 from torch import nn
 
-from app.core import export as export_mod
+from app.core.export import pipeline as export_mod
 from app.core.artifacts import TORCHSCRIPT_EXTRA_FILE
 from app.core.checkpoint import init_bundle
-from app.core.export import (ExportError, ExportOptions, VerificationFailed, compare_outputs,
-                             export_bundle, export_to_onnx, export_to_torchscript,
-                             optimize_for_inference, verify_artifact)
+from app.core.export.pipeline import (ExportError, ExportOptions, VerificationFailed,
+                                      compare_outputs, export_bundle, export_to_onnx,
+                                      export_to_torchscript, optimize_for_inference,
+                                      verify_artifact)
 from app.core.jobs import UserError
 from app.core.model.blocks import ResBlock
 from exporthelp import AUDIO, VERIFY_FRAMES, exported, tiny_bundle

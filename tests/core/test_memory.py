@@ -324,7 +324,7 @@ def test_training_config_round_trip_and_the_trainer_reads_it(tmp_path):
         save_training_config(config, path)
     save_training_config(TrainingConfig(True, True, 2, "bf16", 1.5), path, overwrite=True)
     assert load_training_config(path).batch_size == 2
-    from app.core.train import TrainOptions, apply_training_config
+    from app.core.training.trainer import TrainOptions, apply_training_config
 
     options = TrainOptions(data=tmp_path, out=tmp_path / "run")   # the trainer applies it
     apply_training_config(options, load_training_config(path), explicit={"precision"})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.core.jobs import UserError
-from app.core.metrics import EPS, median, museval_available, sdr, stem_sdr
+from app.core.evaluation.metrics import EPS, median, museval_available, sdr, stem_sdr
 
 
 @pytest.fixture

@@ -182,7 +182,7 @@ def test_trace_accepts_other_batch_and_frame_counts(tiny_config):
 
 
 def test_the_model_splits_sub_bands_like_the_spectral_module(tiny_config):
-    from app.core.spectral import to_subbands_torch
+    from app.core.audio.spectral import to_subbands_torch
 
     model = make(tiny_config)
     x = torch.rand(2, 2, 64, 9)

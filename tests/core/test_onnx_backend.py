@@ -14,12 +14,13 @@ import onnx
 import pytest
 import torch
 
-from app.core import audio
-from app.core.backends import TorchBackend, load_backend
+from app.core.audio import io as audio
+from app.core.backends.pytorch import TorchBackend
+from app.core.backends.registry import load_backend
 from app.core.jobs import UserError
-from app.core.onnx_backend import OnnxRuntimeBackend
-from app.core.separate import SeparationOptions, separate_array
-from app.core.torchscript_backend import TorchScriptBackend
+from app.core.backends.onnx_runtime import OnnxRuntimeBackend
+from app.core.separation.separate import SeparationOptions, separate_array
+from app.core.backends.torchscript import TorchScriptBackend
 from exporthelp import exported, snr_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +83,7 @@ def test_separating_with_onnx_needs_no_torch(tmp_path, mixture):
         import json, sys
         sys.modules["torch"] = None          # any 'import torch' now raises ImportError
         from app.core.backends import load_backend
-        from app.core.separate import separate_file
+        from app.core.separation import separate_file
         backend = load_backend({str(result.path)!r}, threads=1)
         out = separate_file({str(wav)!r}, backend, {str(tmp_path / "stems")!r})
         loaded = sorted(m for m in sys.modules if m.startswith(("torch", "app.")) and sys.modules[m])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core import audio
-from app.core.metrics import sdr
-from app.core.scoring import find_reference_stems, score_stems, stem_file_sdr
+from app.core.audio import io as audio
+from app.core.evaluation.metrics import sdr
+from app.core.evaluation.scoring import find_reference_stems, score_stems, stem_file_sdr
 
 
 @pytest.fixture

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core import audio
-from app.core.backends import FunctionBackend, TorchBackend, identity_backend
+from app.core.audio import io as audio
+from app.core.backends.registry import FunctionBackend, identity_backend
+from app.core.backends.pytorch import TorchBackend
 from app.core.checkpoint import init_bundle
 from app.core.config import AudioConfig
 from app.core.jobs import CancelToken, Cancelled, UserError
-from app.core.separate import (OverlapAdd, SeparationOptions, crossfade_weight, separate_array,
-                               separate_file)
+from app.core.separation.separate import (OverlapAdd, SeparationOptions, crossfade_weight,
+                                          separate_array, separate_file)
 
 AUDIO = AudioConfig(segment_seconds=1.0)
 SEG = AUDIO.segment_samples

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.core import spectral as S
+from app.core.audio import spectral as S
 
 N_FFT, HOP = 2048, 512
 

@@ -10,9 +10,10 @@ import torch
 
 from app.core.checkpoint import load_bundle, save_bundle
 from app.core.jobs import Cancelled, CancelToken, UserError
-from app.core.train import (BEST_NAME, CHECKPOINT_NAME, LAST_NAME, LOG_NAME,
-                            ThreadTuner, TrainOptions, Trainer, apply_training_config,
-                            lr_at, separate_waveforms, train, waveform_l1)
+from app.core.training.trainer import (BEST_NAME, CHECKPOINT_NAME, LAST_NAME, LOG_NAME,
+                                       ThreadTuner, TrainOptions, Trainer, apply_training_config,
+                                       lr_at, train)
+from app.core.model.waveform import separate_waveforms, waveform_l1
 from stemdata import make_dataset
 
 

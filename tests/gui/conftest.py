@@ -29,7 +29,7 @@ def tiny_checkpoint(tmp_path, tiny_config):
 
 def make_song(path, seconds, rate=44100, channels=2, seed=0):
     """A short synthetic song: a chord, a melody and noise hits, written as 24-bit WAV."""
-    from app.core.audio import write
+    from app.core.audio.io import write
 
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate

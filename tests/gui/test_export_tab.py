@@ -8,7 +8,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox
 
-from app.core import export as export_mod
+from app.core.export import pipeline as export_mod
 from app.core.info import human_bytes
 from app.gui.jobs import JobState
 

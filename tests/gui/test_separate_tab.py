@@ -235,8 +235,8 @@ def test_play_pause_and_seek_with_the_real_player(qtbot, monkeypatch, qsettings,
 def test_a_song_with_its_true_stems_shows_the_sdr_of_each_stem(qtbot, loaded, tmp_path, wait_job):
     """A mixture.* beside vocals.* and accompaniment.* (the demo song's layout): after the
     separation every stem's label and the log give its SDR against the truth."""
-    from app.core import audio
-    from app.core.metrics import sdr
+    from app.core.audio import io as audio
+    from app.core.evaluation.metrics import sdr
 
     window = loaded
     rng = np.random.default_rng(5)

@@ -8,8 +8,8 @@ modules trace, script and export with dynamic batch and frame axes.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from .attention import MASK_VALUE, FeedForward, MultiHeadSelfAttention
 

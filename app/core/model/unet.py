@@ -4,8 +4,8 @@ TFSWA attention bottleneck, predicting a magnitude mask per source and stereo ch
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..config import ModelConfig
 from .blocks import Down, ResBlock, Up
@@ -55,7 +55,7 @@ class TFSWAUNet(nn.Module):
     def split_subbands(self, x: torch.Tensor) -> torch.Tensor:
         """``(b, c, f, t)`` with f a multiple of the sub-band count -> ``(b, c*k, f/k, t)``,
         channel index ``channel * k + band`` (the convention of
-        :func:`app.core.spectral.to_subbands`)."""
+        :func:`app.core.audio.spectral.to_subbands`)."""
         b, c, nf, nt = x.shape
         return x.reshape(b, c * self.subbands, nf // self.subbands, nt)
 

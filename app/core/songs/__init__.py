@@ -10,7 +10,8 @@ Modules: theory, instruments, arrangement, parts, melody (composition); midi, so
 writer, generate (assembly).
 """
 
-from .arrangement import STEMS, Arrangement, Note, Part, compose
+from .arrangement import STEMS, Arrangement, Note, Part
+from .compose import compose
 from .generate import SongsResult, TrackResult, generate_songs, make_track
 from .song import SAMPLE_RATE, Song, render_song
 from .splits import SPLITS, VOICES_A, VOICES_B, RenderSetup, resolve

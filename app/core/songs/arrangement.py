@@ -7,13 +7,12 @@ the same arrangement on every machine (numpy's PCG64 generator).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .instruments import BASSES, DRUM_KITS, HARMONY, SUSTAINED_STYLES, VOICE_LAYERS, Instrument
-from .theory import MODE_WEIGHTS, PROGRESSIONS, Chord, Key
+from .instruments import Instrument
+from .theory import PROGRESSIONS, Chord, Key
 
 STEMS = ("vocals", "drums", "bass", "other")
 
@@ -153,28 +152,3 @@ def plan_sections(rng: np.random.Generator, key: Key, total_bars: int) -> list[S
         sections.append(Section(name, bar, bars, chords, vocals=name in ("verse", "chorus", "bridge")))
         bar += bars
     return sections
-
-
-def compose(seed: int, duration: float, voice_gender: str = "female") -> Arrangement:
-    """The arrangement of song ``seed``, ``duration`` seconds long."""
-    from .melody import vocal_part, voice_layer
-    from .parts import bass_part, drum_part, harmony_parts
-
-    rng = np.random.default_rng(seed)
-    mode = choose(rng, MODE_WEIGHTS, MODE_WEIGHTS.values())
-    key = Key(int(rng.integers(12)), mode)
-    bpm = float(rng.integers(76, 141))
-    total_bars = max(1, math.ceil(duration / (4 * 60.0 / bpm)))
-    sections = plan_sections(rng, key, total_bars)
-    register = (57, 74) if voice_gender == "female" else (45, 64)
-    arr = Arrangement(seed, bpm, key, float(duration), sections, [], register)
-    arr.parts.append(drum_part(rng, arr, choose(rng, DRUM_KITS)))
-    arr.parts.append(bass_part(rng, arr, choose(rng, BASSES)))
-    arr.parts.extend(harmony_parts(rng, arr, HARMONY, SUSTAINED_STYLES))
-    arr.parts.append(vocal_part(rng, arr))
-    if rng.random() < 0.3:
-        arr.parts.append(voice_layer(rng, arr, choose(rng, VOICE_LAYERS)))
-    end = duration / arr.beat_seconds
-    for part in arr.parts:
-        part.notes = [n for n in part.notes if n.start < end]
-    return arr

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import fluid, formant, singer, synth
-from .arrangement import STEMS, Arrangement, choose, compose
+from .arrangement import STEMS, Arrangement, choose
+from .compose import compose
 from .espeak import SyllableVoice, voice_gender
 from .mix import finish, pan, reverb
 from .splits import RenderSetup

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .. import audio
+from ..audio import io as audio
 from ..files import describe_os_error
 from ..jobs import UserError, to_jsonable
 from .song import Song

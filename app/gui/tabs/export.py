@@ -24,7 +24,7 @@ from ...core.workspace import Variant
 from ..jobs import Job, describe_error
 from .base import SingleJobTab, TabContext
 from .export_panels import IDLE_VERDICT, ExportPanels
-from .export_summary import _html, _snr, result_rows
+from .export_summary import format_snr, html_escape, result_rows
 
 
 class ExportTab(ExportPanels, SingleJobTab):
@@ -196,7 +196,7 @@ class ExportTab(ExportPanels, SingleJobTab):
         self._set_verdict("pass", (
             f"<b>✔ Verified: the exported model matches PyTorch.</b> {len(v.checks)} input "
             f"shapes, worst MSE {v.worst_mse:.1e} (limit {v.mse_limit:g}), lowest SNR "
-            f"{_snr(v.min_snr_db)}.<br>Saved as <b>{result.path.name}</b> and added to the "
+            f"{format_snr(v.min_snr_db)}.<br>Saved as <b>{result.path.name}</b> and added to the "
             f"models in the Separate tab as “{self.variant.name}”."))
         self.chart.show_report(v)
         self._fill_details(result_rows(result))
@@ -210,7 +210,7 @@ class ExportTab(ExportPanels, SingleJobTab):
         text = describe_error(error)
         if isinstance(error, VerificationFailed):
             self.chart.show_report(error.report)
-        self._set_verdict("fail", "<b>✘ Export failed.</b> " + _html(text))
+        self._set_verdict("fail", "<b>✘ Export failed.</b> " + html_escape(text))
         if not self.isVisible():      # the verdict says it all while this tab is shown
             self.ctx.window.show_error("Export failed", text)
 

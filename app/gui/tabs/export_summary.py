@@ -10,11 +10,11 @@ from ...core.export import ONNX_EXPORTERS, ExportResult
 from ...core.info import human_bytes
 
 
-def _snr(value: float) -> str:
+def format_snr(value: float) -> str:
     return "∞ dB (identical)" if value == float("inf") else f"{value:.1f} dB"
 
 
-def _html(text: str) -> str:
+def html_escape(text: str) -> str:
     import html
 
     return html.escape(text).replace("\n", "<br>")

@@ -16,8 +16,8 @@ from typing import Any, Optional
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
-from ...core.display import TrackDisplay
-from ...core.separate import SeparationOptions
+from ...core.audio import TrackDisplay
+from ...core.separation import SeparationOptions
 from ..jobs import Job, describe_error
 from ..playback import Playback
 from ..tasks import SeparationView, inspect_audio, save_stems, separate_for_view, stem_targets

@@ -1,0 +1,286 @@
+"""Reading, resampling and writing audio.
+
+Reading goes through soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile knows);
+resampling through soxr, streamed so that long files never sit in memory whole. Audio arrays
+inside the app are ``(channels, samples)`` float32, always stereo: mono becomes two identical
+channels, more than two channels are downmixed (with a warning).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..files import (atomic_path, check_writable, commit, describe_os_error, partial_path,
+                     remove_quietly)
+from ..jobs import UserError
+
+READ_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "aif")
+WRITE_FORMATS = {"wav": "WAV", "flac": "FLAC"}
+SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
+DEFAULT_SUBTYPE = {"wav": "PCM_24", "flac": "PCM_24"}
+
+
+class ChannelWarning(UserWarning):
+    """More than two channels were downmixed to stereo."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def _open_error(path: Path, exc: Exception) -> UserError:
+    reason = str(exc).split(":")[-1].strip() or type(exc).__name__
+    if not path.exists():
+        return UserError("does not exist", path)
+    if path.is_dir():
+        return UserError("is a folder, not an audio file", path)
+    if path.stat().st_size == 0:
+        return UserError("is empty (0 bytes)", path)
+    return UserError(f"cannot be read as audio ({reason})", path,
+                     "Supported formats: WAV, FLAC, OGG/Vorbis, MP3. The file may be corrupt "
+                     "or in another format.")
+
+
+def probe(path: Path | str) -> AudioInfo:
+    """Describe an audio file without reading its samples."""
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # libsndfile reports every failure as a RuntimeError subclass
+        raise _open_error(path, exc) from exc
+    if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
+        raise UserError("contains no audio", path)
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames),
+                     info.format, info.subtype)
+
+
+def downmix_matrix(channels: int) -> np.ndarray:
+    """``(2, channels)`` gains that turn ``channels`` into stereo.
+
+    Mono is copied to both sides; stereo is kept; 5.1 (L R C LFE Ls Rs) uses the ITU
+    downmix without LFE; any other layout keeps channels 0/1 as left/right and mixes
+    the rest into both at -3 dB. Each output row is normalized to unit total gain.
+    """
+    if channels == 1:
+        return np.ones((2, 1), dtype=np.float32)
+    if channels == 2:
+        return np.eye(2, dtype=np.float32)
+    m = np.zeros((2, channels), dtype=np.float32)
+    m[0, 0] = m[1, 1] = 1.0
+    if channels == 6:
+        m[:, 2] = 0.7071          # centre
+        m[0, 4] = m[1, 5] = 0.7071  # surrounds
+    else:
+        m[:, 2:] = 0.7071
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def to_stereo(block: np.ndarray) -> np.ndarray:
+    """``(samples, channels)`` as read by soundfile -> ``(2, samples)`` float32."""
+    block = np.asarray(block, dtype=np.float32)
+    if block.ndim == 1:
+        block = block[:, None]
+    if block.shape[1] == 2:        # the usual case: no mixing, one transposing copy
+        return np.ascontiguousarray(block.T)
+    return np.ascontiguousarray(downmix_matrix(block.shape[1]) @ block.T)
+
+
+class AudioReader:
+    """Stream an audio file as stereo float32 blocks at ``sample_rate``.
+
+    >>> with AudioReader(path, 44100) as r:
+    ...     while (block := r.read(44100)).shape[1]:
+    ...         ...
+    """
+
+    def __init__(self, path: Path | str, sample_rate: int,
+                 on_warning: Optional[Callable[[str], None]] = None):
+        self.path = Path(path)
+        self.info = probe(self.path)
+        self.sample_rate = int(sample_rate)
+        if self.info.channels > 2:
+            msg = (f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
+            (on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3)))(msg)
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except Exception as exc:
+            raise _open_error(self.path, exc) from exc
+        self._resampler = None
+        if self.info.sample_rate != self.sample_rate:
+            self._resampler = soxr.ResampleStream(self.info.sample_rate, self.sample_rate, 2,
+                                                  dtype="float32", quality="HQ")
+        self._done = False
+        self.frames_read = 0
+
+    @property
+    def total_frames(self) -> int:
+        """Expected length at the output sample rate."""
+        return int(round(self.info.frames * self.sample_rate / self.info.sample_rate))
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` source frames, resampled: ``(2, n)``; ``n == 0`` at the end."""
+        if self._done:
+            return np.zeros((2, 0), dtype=np.float32)
+        try:
+            raw = self._file.read(frames, dtype="float32", always_2d=True)
+        except Exception as exc:
+            raise UserError(f"reading failed after {self.frames_read} frames ({exc})",
+                            self.path, "The file is probably truncated or corrupt.") from exc
+        last = raw.shape[0] < frames
+        stereo = to_stereo(raw)
+        self.frames_read += raw.shape[0]
+        if self._resampler is not None:
+            out = self._resampler.resample_chunk(np.ascontiguousarray(stereo.T), last=last)
+            stereo = np.ascontiguousarray(out.T)
+        if last:
+            self._done = True
+        return stereo
+
+    @property
+    def finished(self) -> bool:
+        """True once the last block has been returned."""
+        return self._done
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "AudioReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load(path: Path | str, sample_rate: Optional[int] = None,
+         on_warning: Optional[Callable[[str], None]] = None) -> tuple[np.ndarray, int]:
+    """Read a whole file as ``(2, samples)`` float32, resampled to ``sample_rate`` if given."""
+    info = probe(path)
+    rate = int(sample_rate or info.sample_rate)
+    blocks = []
+    with AudioReader(path, rate, on_warning) as reader:
+        while True:
+            block = reader.read(1 << 18)
+            if block.shape[1]:
+                blocks.append(block)
+            if reader.finished:
+                break
+    audio = np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0), np.float32)
+    return audio, rate
+
+
+def resolve_format(fmt: str, subtype: Optional[str]) -> tuple[str, str]:
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in WRITE_FORMATS:
+        raise UserError(f"cannot write '{fmt}' files; choose one of {', '.join(WRITE_FORMATS)}")
+    sub = SUBTYPES.get(str(subtype), subtype) if subtype else DEFAULT_SUBTYPE[fmt]
+    if not sf.check_format(WRITE_FORMATS[fmt], sub):
+        raise UserError(f"{fmt.upper()} cannot store {sub} samples")
+    return fmt, sub
+
+
+class AudioWriter:
+    """Write a stereo file block by block through a temporary name.
+
+    :meth:`commit` renames it into place; :meth:`abort` (or leaving a ``with`` block with an
+    exception) deletes it, so an interrupted write leaves no file. With ``source_rate`` the
+    blocks given to :meth:`write` are at that rate and are resampled (soxr, streamed) to the
+    file's ``sample_rate``, the mirror of :class:`AudioReader`; ``length`` then makes the file
+    exactly that many frames (resampling twice can be a sample off).
+    """
+
+    def __init__(self, path: Path | str, sample_rate: int, fmt: str = "wav",
+                 subtype: Optional[str] = None, overwrite: bool = False, channels: int = 2,
+                 source_rate: Optional[int] = None, length: Optional[int] = None):
+        self.path = Path(path)
+        self.channels = channels
+        self.length = length
+        self._resampler = None
+        if source_rate is not None and int(source_rate) != int(sample_rate):
+            self._resampler = soxr.ResampleStream(int(source_rate), int(sample_rate), channels,
+                                                  dtype="float32", quality="HQ")
+        self.overwrite = overwrite
+        fmt, sub = resolve_format(fmt, subtype)
+        check_writable(self.path, overwrite)
+        self.tmp = partial_path(self.path)
+        try:
+            self._file = sf.SoundFile(str(self.tmp), "w", samplerate=int(sample_rate),
+                                      channels=channels, format=WRITE_FORMATS[fmt], subtype=sub)
+        except OSError as exc:
+            raise describe_os_error(exc, self.path) from exc
+        except Exception as exc:
+            remove_quietly(self.tmp)
+            raise UserError(f"cannot create the file ({exc})", self.path) from exc
+        self.frames = 0
+
+    def write(self, block: np.ndarray, last: bool = False) -> None:
+        """``block``: ``(channels, samples)``; ``last`` flushes the resampler's tail."""
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(
+                np.ascontiguousarray(np.asarray(block, dtype=np.float32).T), last=last).T
+        if self.length is not None:
+            block = block[:, :max(0, self.length - self.frames)]
+        try:
+            self._file.write(np.ascontiguousarray(np.asarray(block, dtype=np.float32).T))
+        except OSError as exc:
+            self.abort()
+            raise describe_os_error(exc, self.path) from exc
+        except Exception as exc:  # libsndfile errors (e.g. disk full) are RuntimeErrors
+            self.abort()
+            raise UserError(f"writing failed ({exc})", self.path) from exc
+        self.frames += block.shape[-1]
+
+    def commit(self) -> Path:
+        if self._resampler is not None:
+            self.write(np.zeros((self.channels, 0), np.float32), last=True)
+        if self.length is not None and self.frames < self.length:
+            self.write(np.zeros((self.channels, self.length - self.frames), np.float32))
+        self._file.close()
+        commit(self.tmp, self.path, self.overwrite)
+        return self.path
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        remove_quietly(self.tmp)
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write(path: Path | str, audio: np.ndarray, sample_rate: int, fmt: Optional[str] = None,
+          subtype: Optional[str] = None, overwrite: bool = False) -> Path:
+    """Write a whole ``(channels, samples)`` array atomically."""
+    path = Path(path)
+    fmt = fmt or path.suffix.lstrip(".") or "wav"
+    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    with AudioWriter(path, sample_rate, fmt, subtype, overwrite, channels=audio.shape[0]) as w:
+        w.write(audio)
+    return path
+
+
+__all__ = ["AudioInfo", "AudioReader", "AudioWriter", "ChannelWarning", "load", "probe",
+           "write", "to_stereo", "downmix_matrix", "resolve_format", "atomic_path",
+           "READ_FORMATS", "WRITE_FORMATS", "SUBTYPES"]

@@ -1,0 +1,154 @@
+"""One small interface over every runnable variant of a model.
+
+A backend maps mixture magnitudes ``(batch, channels, bins, frames)`` float32 to masks
+``(batch, sources, channels, bins, frames)`` float32, both numpy arrays, and describes itself
+(name, precision, file size, provider) and the audio config it expects. Separation, comparison
+and benchmarking take any backend, so every variant is treated alike.
+
+This module imports no torch at import time: the ONNX path must run without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from ..config import AudioConfig
+from ..jobs import UserError
+
+
+class Backend(ABC):
+    kind: str = "abstract"       # "pytorch", "torchscript", "onnx", ...
+    precision: str = "fp32"
+    provider: str = "cpu"
+
+    def __init__(self, audio: AudioConfig, path: Optional[Path] = None, name: str = ""):
+        self.audio = audio
+        self.path = Path(path) if path is not None else None
+        self.name = name or self.kind
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.audio.sources
+
+    @property
+    def file_size(self) -> Optional[int]:
+        return self.path.stat().st_size if self.path is not None and self.path.exists() else None
+
+    @abstractmethod
+    def run(self, mag: np.ndarray) -> np.ndarray:
+        """``(B, C, F, T)`` magnitudes -> ``(B, S, C, F, T)`` masks."""
+
+    def __call__(self, mag: np.ndarray) -> np.ndarray:
+        return self.run(mag)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "precision": self.precision,
+                "provider": self.provider, "path": str(self.path) if self.path else None,
+                "file_size": self.file_size, "sources": list(self.sources)}
+
+    def close(self) -> None:
+        """Release resources (sessions, threads); the backend is unusable afterwards."""
+
+
+def set_torch_threads(threads: Optional[int]) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run torch on ``threads`` CPU threads (None or 0: leave the count as it is) in this
+    thread; the count from before is restored afterwards whatever the body set."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class FunctionBackend(Backend):
+    """A backend over a plain function: for tests and tools (e.g. an ideal-mask oracle)."""
+
+    kind = "function"
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], audio: AudioConfig,
+                 name: str = "function"):
+        super().__init__(audio, None, name)
+        self.fn = fn
+
+    def run(self, mag: np.ndarray) -> np.ndarray:
+        return self.fn(mag)
+
+
+def identity_backend(audio: AudioConfig) -> FunctionBackend:
+    """Masks of one for every source: each stem equals the mixture."""
+    n = len(audio.sources)
+
+    def ones(mag: np.ndarray) -> np.ndarray:
+        return np.ones((mag.shape[0], n) + mag.shape[1:], dtype=np.float32)
+
+    return FunctionBackend(ones, audio, "identity")
+
+
+# ----------------------------------------------------------------------------- loading
+
+@dataclass
+class BackendLoader:
+    """``accepts(path)`` decides from the file; ``load(path, threads)`` builds the backend."""
+    name: str
+    accepts: Callable[[Path], bool]
+    load: Callable[[Path, Optional[int]], Backend]
+
+
+LOADERS: list[BackendLoader] = []
+
+# The modules that register loaders, imported by name the first time a file is loaded (they
+# import this module, so importing them here would close a cycle). Later modules' loaders
+# are tried first: an exported variant is recognised before the checkpoint loader is asked.
+LOADER_MODULES = ("app.core.backends.pytorch", "app.core.backends.torchscript",
+                  "app.core.backends.onnx_runtime")
+_discovered = False
+
+
+def register_loader(loader: BackendLoader) -> None:
+    LOADERS.insert(0, loader)
+
+
+def discover_loaders() -> list[BackendLoader]:
+    """Every registered loader, after importing the modules that register the built-in ones."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        for name in LOADER_MODULES:
+            importlib.import_module(name)
+    return LOADERS
+
+
+def load_backend(path: Path | str, threads: Optional[int] = None) -> Backend:
+    """The backend for any model file: a checkpoint bundle or an exported variant."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError("does not exist", path)
+    for loader in discover_loaders():
+        if loader.accepts(path):
+            return loader.load(path, threads)
+    known = ", ".join(sorted({l.name for l in LOADERS}))
+    raise UserError(f"is not a model file TFSWA Studio can run (known kinds: {known})", path)
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)

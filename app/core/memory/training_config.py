@@ -1,0 +1,92 @@
+"""The memory-related training settings the Memory tab saves and the trainer reads
+(``training-config.json``): one format, one writer, one reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..files import atomic_path
+from ..jobs import UserError
+from ..model.waveform import PRECISIONS
+
+TRAINING_CONFIG_NAME = "training-config.json"
+_TRAINING_KEYS = {"gradient_checkpointing": bool, "checkpoint_attention": bool,
+                  "batch_size": int, "precision": str, "segment_seconds": float}
+
+
+@dataclass
+class TrainingConfig:
+    """The memory-related training settings the trainer reads (``training-config.json``)."""
+
+    gradient_checkpointing: bool = False
+    checkpoint_attention: bool = True
+    batch_size: int = 4
+    precision: str = "fp32"
+    segment_seconds: float = 3.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        for key, kind in _TRAINING_KEYS.items():
+            value = getattr(self, key)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, key, value)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                problems.append(f"{key} must be a {kind.__name__} (got {value!r})")
+        if not problems:
+            if self.batch_size < 1:
+                problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
+            if self.precision not in PRECISIONS:
+                problems.append(f"precision must be one of {', '.join(PRECISIONS)} "
+                                f"(got {self.precision!r})")
+            if not (math.isfinite(self.segment_seconds) and self.segment_seconds > 0):
+                problems.append(f"segment_seconds must be positive (got {self.segment_seconds})")
+        if problems:
+            raise UserError("invalid training config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in _TRAINING_KEYS}
+
+
+def save_training_config(config: TrainingConfig, path: Path | str, overwrite: bool = False) -> Path:
+    """Write ``config`` as JSON (temporary name, then rename; never replaces a file unless
+    ``overwrite``). A folder as ``path`` gets ``training-config.json`` inside it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / TRAINING_CONFIG_NAME
+    text = json.dumps(config.to_dict(), indent=2) + "\n"
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_training_config(path: Path | str) -> TrainingConfig:
+    """Read and check a ``training-config.json``; every problem raises :class:`UserError`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / TRAINING_CONFIG_NAME
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("does not exist", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot be read ({exc})", path) from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"is not valid JSON (line {exc.lineno}: {exc.msg})", path) from None
+    if not isinstance(raw, dict):
+        raise UserError(f"must hold a JSON object, not {type(raw).__name__}", path)
+    missing = sorted(set(_TRAINING_KEYS) - set(raw))
+    unknown = sorted(set(raw) - set(_TRAINING_KEYS))
+    if missing or unknown:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                ([f"unknown {', '.join(unknown)}"] if unknown else [])
+        raise UserError("is not a training config: " + "; ".join(parts), path)
+    try:
+        return TrainingConfig(**raw)
+    except UserError as exc:
+        raise UserError(exc.message, path) from None

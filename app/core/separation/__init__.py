@@ -1,0 +1,8 @@
+"""Separation of audio files or arrays into stems over any backend: streaming, chunked,
+weighted overlap-add in bounded memory."""
+
+from .separate import (OverlapAdd, SeparationOptions, SeparationResult, crossfade_weight,
+                       output_paths, separate_array, separate_file)
+
+__all__ = ["OverlapAdd", "SeparationOptions", "SeparationResult", "crossfade_weight",
+           "output_paths", "separate_array", "separate_file"]

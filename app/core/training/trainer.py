@@ -1,0 +1,480 @@
+"""Training a TFSWA-UNet on MUSDB18-style folders: the paper's recipe, resumable exactly.
+
+One optimizer step: the mixture's complex STFT ``X`` is computed once (no gradient), the model
+maps ``|X|`` to masks, the masked spectra ``mask * X`` go through the inverse STFT (so the
+mixture phase is used, as in separation), and the loss is the L1 distance between those
+waveforms and the true source waveforms (the paper's loss). Adam, the paper's schedule
+(lr 1e-3, x0.9 every 1.5 epochs) and gradient-norm clipping.
+
+An *epoch* is ``steps_per_epoch`` optimizer steps; by default as many steps as it takes for
+the random segments to add up to the training audio's duration once
+(``total seconds / (batch * segment)``). Validation (median utterance SDR per source over the
+validation tracks) runs after every epoch; the best model is written as a bundle.
+
+Everything needed to continue is saved in ``OUT/checkpoint.pt``: weights, optimizer moments,
+the step (the learning rate is a pure function of it), the running epoch loss, the RNG states
+of python, numpy and torch, and the options. Training items are a pure function of
+``(seed, index)`` (see :mod:`app.core.training.data`), so the data order needs no saved state beyond
+the step; resuming reproduces the uninterrupted run bit for bit.
+
+Files in OUT: ``checkpoint.pt`` (resume state), ``best.safetensors`` (best validation SDR),
+``last.safetensors`` (the final weights), ``log.jsonl`` (a record per logged step and per
+epoch: loss, lr, validation SDR, time), ``options.json`` (the options used).
+
+This module holds the trainer (:class:`Trainer`, :func:`train`) and its results; every name
+other code imports from it stays importable here. The parts live beside it:
+:mod:`app.core.training.options` (file names, :class:`TrainOptions`, the training config,
+reading a saved run), :mod:`app.core.training.step` (schedule, loss, one optimizer step, RNG
+states) and :mod:`app.core.training.runtime` (thread tuning, batch prefetching).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from ..audio.tracks import TrackSet, describe
+from ..backends.registry import torch_threads
+from ..checkpoint import ModelBundle, save_bundle
+from ..config import AudioConfig
+from ..evaluation.metrics import median, sdr
+from ..files import atomic_path
+from ..jobs import (Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress,
+                    to_jsonable)
+from ..memory import enable_gradient_checkpointing
+from ..model import build_model, count_parameters
+from ..model.waveform import PRECISIONS, autocast_dtype, separate_waveforms, waveform_l1
+from .data import TrainingSegments, ValidationSegments
+from .options import (BEST_NAME, CHECKPOINT_NAME, CONFIG_NAME, LAST_NAME, LOG_NAME, OPTIONS_NAME,
+                      RESUME_OVERRIDES, STATE_FORMAT, STATE_VERSION, TrainOptions,
+                      apply_training_config, option_differences, read_state, saved_options)
+from .runtime import BatchLoader, ThreadTuner
+from .step import lr_at, optimizer_step, rng_state, set_rng_state
+
+__all__ = [
+    # the trainer
+    "Trainer", "train", "EpochRecord", "TrainResult",
+    # options and saved runs
+    "STATE_FORMAT", "STATE_VERSION", "CHECKPOINT_NAME", "BEST_NAME", "LAST_NAME", "LOG_NAME",
+    "OPTIONS_NAME", "CONFIG_NAME", "PRECISIONS", "RESUME_OVERRIDES", "TrainOptions",
+    "apply_training_config", "read_state", "saved_options",
+    # the step
+    "lr_at", "autocast_dtype", "separate_waveforms", "waveform_l1", "optimizer_step",
+    "rng_state", "set_rng_state",
+    # runtime helpers
+    "ThreadTuner", "BatchLoader",
+]
+
+
+# ----------------------------------------------------------------------------- results
+
+@dataclass
+class EpochRecord:
+    epoch: float
+    step: int
+    lr: float
+    train_loss: float
+    valid_sdr: dict[str, float]
+    valid_score: float
+    elapsed_s: float
+    partial: bool = False
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_model: Optional[Path]
+    last_model: Path
+    checkpoint: Path
+    log: Path
+    steps: int
+    epochs: float
+    stopped: str                        # "finished", "time limit"
+    training_time_s: float              # all sessions of this run
+    session_time_s: float
+    best_sdr: dict[str, float]
+    best_step: int
+    steps_per_second: float
+    audio_seconds_per_second: float
+    history: list[EpochRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- the trainer
+
+class Trainer:
+    """One training run: build or resume, then :meth:`fit`. See :func:`train`."""
+
+    def __init__(self, options: TrainOptions, log: Callable[[str], None] = lambda m: None):
+        options.validate()
+        self.options = options
+        self.say = log
+        self.notes: list[str] = []
+        self.out = Path(options.out)
+        self.checkpoint_path = self.out / CHECKPOINT_NAME
+        self.log_path = self.out / LOG_NAME
+        self.audio = AudioConfig(sources=options.sources, segment_seconds=options.segment_seconds)
+        self.model_config = options.resolved_model_config()
+        cores = os.cpu_count() or 1
+        self.tuner = ThreadTuner([1, cores]) if not options.threads and cores > 1 else None
+
+        self._prepare_data()
+        self._build()
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.loss_sum = 0.0
+        self.loss_count = 0
+        self.best_score = -math.inf
+        self.best_sdr: dict[str, float] = {}
+        self.best_step = -1
+        self.history: list[EpochRecord] = []
+        self.valid_time = 0.0
+        if options.resume and self.checkpoint_path.exists():
+            self._load_state()
+        else:
+            self._check_fresh_out()
+
+    # -- setup
+
+    def _prepare_data(self) -> None:
+        o = self.options
+        rate = self.audio.sample_rate
+        tracks = TrackSet.from_folder(o.data, o.sources, rate)
+        if o.valid_data is not None:
+            valid = TrackSet.from_folder(o.valid_data, o.sources, rate, subset=None)
+        else:
+            count = o.valid_tracks if o.valid_tracks is not None else min(10, max(1, len(tracks) // 10))
+            tracks, valid = tracks.split(count)
+        self.train_tracks, self.valid_tracks = tracks, valid
+        seg = self.audio.segment_samples
+        if o.steps_per_epoch is None:
+            covered = tracks.total_seconds / (o.batch_size * o.segment_seconds)
+            o.steps_per_epoch = max(1, int(round(covered)))
+        self.steps_per_epoch = int(o.steps_per_epoch)
+        self.total_steps = self.steps_per_epoch * o.epochs
+        self.dataset = TrainingSegments(tracks, seg, o.seed, o.augmentation,
+                                        epoch_items=self.steps_per_epoch * o.batch_size)
+        self.validation = ValidationSegments(valid, seg, o.valid_seconds)
+        self.say(f"training data: {describe(tracks)} from {o.data}; validation: "
+                 f"{describe(valid)} ({self.validation.seconds:.0f} s in fixed windows)")
+
+    def _build(self) -> None:
+        o = self.options
+        torch.manual_seed(o.seed)
+        self.model = build_model(self.model_config, self.audio)
+        if o.gradient_checkpointing or o.checkpoint_attention:
+            self._enable_checkpointing()
+        if o.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model.train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr)
+        self.scaler = None
+        if o.precision == "fp16":
+            self.scaler = torch.amp.GradScaler("cpu")
+        self.say(f"model: {self.model_config.preset} ({count_parameters(self.model):,} parameters), "
+                 f"sources {', '.join(o.sources)}; batch {o.batch_size} x {o.segment_seconds:g} s, "
+                 f"{self.steps_per_epoch} steps per epoch, {o.epochs} epochs, {o.precision}")
+
+    def _enable_checkpointing(self) -> None:
+        o = self.options
+        self.model = enable_gradient_checkpointing(
+            self.model, checkpoint_blocks=o.gradient_checkpointing,
+            checkpoint_attention=o.checkpoint_attention, inplace=True)
+        self.say(f"gradient checkpointing: blocks {o.gradient_checkpointing}, "
+                 f"attention {o.checkpoint_attention}")
+
+    def _check_fresh_out(self) -> None:
+        if self.checkpoint_path.exists():
+            raise UserError("already holds a training run", self.out,
+                            "Pass --resume to continue it, or choose another output folder.")
+        for name in (BEST_NAME, LAST_NAME, LOG_NAME):
+            if (self.out / name).exists():
+                raise UserError(f"already holds {name}; not overwriting it", self.out,
+                                "Choose another output folder.")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._write_options()
+
+    def _write_options(self) -> None:
+        with atomic_path(self.out / OPTIONS_NAME, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(self.options.to_dict(), indent=2) + "\n")
+
+    # -- state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT, "version": STATE_VERSION,
+            "options": self.options.to_dict(),
+            "model_config": self.model_config.to_dict(),
+            "audio_config": self.audio.to_dict(),
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "step": self.step,
+            "loss_sum": self.loss_sum, "loss_count": self.loss_count,
+            "best_score": self.best_score, "best_sdr": self.best_sdr, "best_step": self.best_step,
+            "history": [dataclasses.asdict(h) for h in self.history],
+            "elapsed_s": self.elapsed_before + self._session_elapsed(),
+            "valid_time_s": self.valid_time,
+            "rng": rng_state(),
+        }
+
+    def save_state(self) -> Path:
+        with atomic_path(self.checkpoint_path, overwrite=True) as tmp:
+            torch.save(self.state_dict(), tmp)
+        self._saved_at = time.perf_counter()
+        return self.checkpoint_path
+
+    def _load_state(self) -> None:
+        state = read_state(self.checkpoint_path)
+        saved = TrainOptions.from_dict(state["options"])
+        diff = option_differences(self.options, saved)
+        if diff:
+            raise UserError("cannot resume with other settings: " + "; ".join(diff),
+                            self.checkpoint_path,
+                            "Resume with the saved settings (only epochs, max minutes and "
+                            "threads may change), or start a new run in another folder.")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.loss_sum, self.loss_count = float(state["loss_sum"]), int(state["loss_count"])
+        self.best_score = float(state["best_score"])
+        self.best_sdr = dict(state["best_sdr"])
+        self.best_step = int(state["best_step"])
+        self.history = [EpochRecord(**h) for h in state["history"]]
+        self.elapsed_before = float(state["elapsed_s"])
+        self.valid_time = float(state.get("valid_time_s", 0.0))
+        set_rng_state(state["rng"])
+        self._trim_log(self.step)
+        self._write_options()
+        self.say(f"resuming at step {self.step} (epoch {self.step / self.steps_per_epoch:.2f})")
+
+    def _trim_log(self, step: int) -> None:
+        """Drop log records written after the checkpoint (an interrupted run's tail)."""
+        if not self.log_path.exists():
+            return
+        keep = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("step", 0) <= step:
+                keep.append(line)
+        with atomic_path(self.log_path, overwrite=True) as tmp:
+            tmp.write_text("".join(k + "\n" for k in keep))
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.log_path, "a") as fh:
+            fh.write(json.dumps(to_jsonable(record)) + "\n")
+
+    # -- steps
+
+    def train_step(self, mixture: torch.Tensor, sources: torch.Tensor) -> float:
+        """One optimizer step on a batch; returns the loss."""
+        o = self.options
+        loss = optimizer_step(self.model, self.optimizer, mixture, sources, self.audio,
+                              lr=lr_at(self.step, o, self.steps_per_epoch),
+                              precision=o.precision, channels_last=o.channels_last,
+                              clip_grad=o.clip_grad, scaler=self.scaler)
+        self.step += 1
+        return loss
+
+    def validate(self, cancel: Optional[CancelToken] = None) -> dict[str, float]:
+        """Median over validation tracks of the utterance SDR of each source."""
+        start = time.perf_counter()
+        self.model.eval()
+        per_source: dict[str, list[float]] = {s: [] for s in self.options.sources}
+        try:
+            with torch.inference_mode():
+                for i in range(len(self.validation)):
+                    if cancel is not None:
+                        cancel.check()
+                    mixture, sources = self.validation.track(i)          # (W,2,L), (W,S,2,L)
+                    # float32, as the model is used after training
+                    est = separate_waveforms(self.model, torch.from_numpy(mixture), self.audio,
+                                             "fp32", self.options.channels_last)
+                    # one utterance per track: the windows side by side
+                    ref = np.moveaxis(sources, 0, 1).reshape(sources.shape[1], -1, sources.shape[-1])
+                    got = np.moveaxis(est.numpy(), 0, 1).reshape(ref.shape)
+                    for name, value in zip(self.options.sources, sdr(ref, got)):
+                        per_source[name].append(float(value))
+        finally:
+            self.model.train()
+        self.valid_time = time.perf_counter() - start
+        return {name: median(values) for name, values in per_source.items()}
+
+    # -- the loop
+
+    def _session_elapsed(self) -> float:
+        return time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0
+
+    def _time_left(self) -> float:
+        if self.options.max_minutes is None:
+            return math.inf
+        return self.options.max_minutes * 60.0 - self._session_elapsed()
+
+    def fit(self, progress: Optional[ProgressFn] = None,
+            cancel: Optional[CancelToken] = None) -> TrainResult:
+        """Train until the last epoch or the time limit; torch's thread count is restored
+        afterwards."""
+        with torch_threads(self.options.threads):
+            return self._fit(progress or no_progress, ensure_token(cancel))
+
+    def _fit(self, progress: ProgressFn, cancel: CancelToken) -> TrainResult:
+        o = self.options
+        self._t0 = self._saved_at = time.perf_counter()
+        start_step = self.step
+        if self.step % self.steps_per_epoch == 0 and not (self.history and
+                                                          self.history[-1].step == self.step):
+            # epoch 0 (the untrained model), or an epoch whose validation was cancelled
+            self._end_epoch(cancel, partial=False)
+        loader = BatchLoader(self.dataset, o.batch_size)
+        stopped = "finished"
+        step_times: list[float] = []
+        last_loss = float("nan")
+        try:
+            while self.step < self.total_steps:
+                cancel.check()
+                # Stop early enough to validate and save within the time limit.
+                typical = float(np.median(step_times)) if step_times else 0.0
+                if self._time_left() <= self.valid_time * 1.2 + typical:
+                    stopped = "time limit"
+                    break
+                last_loss, seconds = self._timed_step(loader)
+                step_times.append(seconds)
+                if self.step % o.log_every == 0:
+                    self._log({"kind": "step", "step": self.step,
+                               "epoch": self.step / self.steps_per_epoch, "loss": last_loss,
+                               "lr": lr_at(self.step - 1, o, self.steps_per_epoch),
+                               "step_s": seconds, "threads": torch.get_num_threads(),
+                               "elapsed_s": self.elapsed_before + self._session_elapsed()})
+                if self.step % self.steps_per_epoch == 0:
+                    self._end_epoch(cancel, partial=False)
+                    self.save_state()
+                elif time.perf_counter() - self._saved_at > o.checkpoint_minutes * 60.0:
+                    self.save_state()
+                self._report(progress, start_step, last_loss)
+            if stopped != "finished" and self.loss_count:
+                self._end_epoch(cancel, partial=True)
+            self.save_state()
+        except (Cancelled, KeyboardInterrupt):
+            self.save_state()           # Cancel and Ctrl-C keep the progress: --resume
+            raise
+        finally:
+            loader.close()
+        return self._finish(stopped, start_step, step_times)
+
+    def _timed_step(self, loader: BatchLoader) -> tuple[float, float]:
+        """Load and train one step (with the thread tuner's choice); (loss, seconds)."""
+        if self.tuner is not None:
+            self.tuner.before_step(self.step)
+        start = time.perf_counter()
+        mixture, sources = loader.get(self.step, prefetch=self.step + 1 < self.total_steps)
+        loss = self.train_step(mixture, sources)
+        seconds = time.perf_counter() - start
+        if self.tuner is not None:
+            self.tuner.after_step(self.step, seconds)
+        self.loss_sum += loss
+        self.loss_count += 1
+        return loss, seconds
+
+    def _report(self, progress: ProgressFn, start_step: int, loss: float) -> None:
+        o = self.options
+        done = (self.step - start_step) / max(1, self.total_steps - start_step)
+        if o.max_minutes:
+            done = max(done, self._session_elapsed() / (o.max_minutes * 60.0))
+        epoch = self.step / self.steps_per_epoch
+        val = ""
+        if self.history:
+            val = f"  val {self.history[-1].valid_score:.2f} dB"
+        progress(min(done, 1.0), f"epoch {epoch:.2f}/{o.epochs} step {self.step}/{self.total_steps} "
+                                 f"loss {loss:.4f} lr {lr_at(self.step, o, self.steps_per_epoch):.2e}{val}")
+
+    def _end_epoch(self, cancel: CancelToken, partial: bool) -> EpochRecord:
+        o = self.options
+        scores = self.validate(cancel)
+        score = float(np.mean([v for v in scores.values()]))
+        record = EpochRecord(
+            epoch=self.step / self.steps_per_epoch, step=self.step,
+            lr=lr_at(max(self.step - 1, 0), o, self.steps_per_epoch),
+            train_loss=self.loss_sum / self.loss_count if self.loss_count else float("nan"),
+            valid_sdr=scores, valid_score=score,
+            elapsed_s=self.elapsed_before + self._session_elapsed(), partial=partial)
+        self.history.append(record)
+        self.loss_sum, self.loss_count = 0.0, 0
+        self._log({"kind": "epoch", **dataclasses.asdict(record),
+                   "valid_time_s": self.valid_time})
+        self.say(f"epoch {record.epoch:.2f}: train loss {record.train_loss:.5f}, validation SDR "
+                 + ", ".join(f"{k} {v:.2f} dB" for k, v in scores.items()))
+        if score > self.best_score and self.step > 0:
+            self.best_score, self.best_sdr, self.best_step = score, scores, self.step
+            save_bundle(self._bundle("best"), self.out / BEST_NAME, overwrite=True)
+        return record
+
+    def _bundle(self, which: str) -> ModelBundle:
+        o = self.options
+        metadata = {
+            "trained": True, "created_by": "tfswa-studio train", "weights": which,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "training": {
+                "data": str(Path(o.data).resolve()), "tracks": len(self.train_tracks),
+                "data_minutes": round(self.train_tracks.total_seconds / 60, 2),
+                "valid_data": str(Path(o.valid_data).resolve()) if o.valid_data else None,
+                "valid_tracks": [t.name for t in self.valid_tracks.tracks],
+                "steps": self.step, "epochs": round(self.step / self.steps_per_epoch, 3),
+                "steps_per_epoch": self.steps_per_epoch, "batch_size": o.batch_size,
+                "segment_seconds": o.segment_seconds,
+                "audio_seconds_seen": self.step * o.batch_size * o.segment_seconds,
+                "training_time_s": round(self.elapsed_before + self._session_elapsed(), 1),
+                "threads": o.threads or "auto", "lr": o.lr, "lr_decay": o.lr_decay,
+                "lr_decay_epochs": o.lr_decay_epochs, "clip_grad": o.clip_grad, "seed": o.seed,
+                "precision": o.precision, "loss": "L1 on the waveform",
+                "augmentation": {"remix": o.remix, "gain": list(o.gain), "swap": o.swap},
+            },
+            "validation": {"sdr": self.best_sdr if which == "best" else
+                           (self.history[-1].valid_sdr if self.history else {}),
+                           "metric": "utterance SDR (MDX), median over validation tracks",
+                           "seconds_per_track": o.valid_seconds, "step": self.best_step
+                           if which == "best" else self.step},
+        }
+        model = self.model
+        state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+        return ModelBundle(self.model_config, self.audio, state, metadata)
+
+    def _finish(self, stopped: str, start_step: int, step_times: list[float]) -> TrainResult:
+        o = self.options
+        last = save_bundle(self._bundle("last"), self.out / LAST_NAME, overwrite=True)
+        best = self.out / BEST_NAME
+        session = self._session_elapsed()
+        if self.tuner is not None and self.tuner.history:
+            self.notes.append("threads chosen by timing (step: threads): " + ", ".join(
+                f"{step}: {threads}" for step, threads in self.tuner.history))
+        per_step = float(np.median(step_times)) if step_times else float("nan")
+        sps = 1.0 / per_step if step_times else 0.0
+        return TrainResult(
+            out=self.out, best_model=best if best.exists() else None, last_model=last,
+            checkpoint=self.checkpoint_path, log=self.log_path, steps=self.step,
+            epochs=self.step / self.steps_per_epoch, stopped=stopped,
+            training_time_s=self.elapsed_before + session, session_time_s=session,
+            best_sdr=self.best_sdr, best_step=self.best_step, steps_per_second=sps,
+            audio_seconds_per_second=sps * o.batch_size * o.segment_seconds,
+            history=list(self.history), notes=list(self.notes))
+
+
+def train(options: TrainOptions, *, progress: Optional[ProgressFn] = None,
+          cancel: Optional[CancelToken] = None,
+          log: Callable[[str], None] = lambda message: None) -> TrainResult:
+    """Train (or, with ``options.resume``, continue) a model; the job-contract entry point."""
+    return Trainer(options, log).fit(progress=progress, cancel=cancel)
