@@ -19,6 +19,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("files", nargs="*", help="a checkpoint and/or an audio file to open")
     parser.add_argument("--no-demo", action="store_true",
                         help="do not open the bundled demo model and song")
+    parser.add_argument("--screenshot", metavar="FILE.png", type=Path,
+                        help="open the window, wait until the files are loaded, save a "
+                             "screenshot of it and quit (checks that the app really starts)")
     parser.add_argument("--settings", metavar="FILE.ini",
                         help="keep settings in this ini file instead of the user's settings "
                              "(a portable install, tests, screenshots)")
@@ -43,6 +46,11 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     """Create the QApplication and the main window, open the files on ``argv``, run."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .platform_check import install_hint, missing_packages
+
+    if missing := missing_packages():
+        print(install_hint(missing), file=sys.stderr)
+        return 1
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -69,7 +77,36 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     files = startup_files(args.files, use_demo=not args.no_demo)
     if files:
         QTimer.singleShot(0, lambda: window.open_paths(files))
+    if args.screenshot is not None:
+        screenshot_when_idle(window, args.screenshot)
     try:
         return int(app.exec())
     finally:
         collector.stop()
+
+
+SCREENSHOT_TIMEOUT_S = 120
+
+
+def screenshot_when_idle(window, path: Path) -> None:
+    """Once no job runs (the files are loaded), save the window to ``path`` and quit; exit
+    status 0 only when the picture was written."""
+    import time
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    start = time.monotonic()
+    timer = QTimer(window)
+
+    def check() -> None:
+        waited = time.monotonic() - start
+        if window.jobs.running() and waited < SCREENSHOT_TIMEOUT_S:
+            return
+        timer.stop()
+        ok = window.grab().save(str(path)) and waited < SCREENSHOT_TIMEOUT_S
+        print(f"screenshot {'saved to ' + str(path) if ok else 'failed'}", file=sys.stderr)
+        QApplication.instance().exit(0 if ok else 1)
+
+    timer.timeout.connect(check)
+    timer.start(500)

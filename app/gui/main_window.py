@@ -139,8 +139,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
         file_menu.addSeparator()
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.quit_action.setShortcuts([QKeySequence(QKeySequence.StandardKey.Quit),
-                                       QKeySequence("Ctrl+Q")])
+        # The platform's Quit keys plus Ctrl+Q where the platform has none (Windows), each
+        # once: the same key registered twice is an "ambiguous shortcut" that does nothing.
+        keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        if QKeySequence("Ctrl+Q") not in keys:
+            keys.append(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcuts(keys)
         file_menu.addAction(self.quit_action)
 
         view_menu = bar.addMenu("&View")

@@ -236,3 +236,12 @@ def test_a_plain_start_opens_the_bundled_demo_model_and_song(qtbot, tmp_path):
     seen = run_app_and_record(["--settings", str(tmp_path / "fresh.ini")])
     assert seen == {"model": resources.demo_model(), "audio": resources.demo_song(),
                     "ready": True}
+
+
+def test_pressing_ctrl_q_quits(qtbot, window):
+    keys = [s.toString() for s in window.quit_action.shortcuts()]
+    assert keys.count("Ctrl+Q") == 1        # twice is an ambiguous shortcut that does nothing
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=3000)
