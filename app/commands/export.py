@@ -33,6 +33,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["trace", "script"], default="trace",
                    help="TorchScript method (default trace)")
     p.add_argument("--frames", type=int, help="frames of the example input (default: one segment)")
+    p.add_argument("--fixed", action="store_true",
+                   help="ONNX: fix every axis to one segment (batch 1): masks and shapes "
+                        "become constants (for NNAPI / CoreML)")
+    p.add_argument("--mobile", choices=["coreml", "nnapi"],
+                   help="ONNX for a mobile runtime (implies --fixed): swaps the operators it lacks")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--out", help="output file (default: beside the checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
@@ -84,7 +89,7 @@ def run(args) -> int:
 
     options = ExportOptions(format=args.format, opset=args.opset, exporter=args.exporter,
                             simplify=not args.no_simplify, method=args.method,
-                            frames=args.frames)
+                            frames=args.frames, fixed_shapes=args.fixed, mobile=args.mobile)
     options.validate()
     set_torch_threads(args.threads)
     bundle = load_bundle(args.checkpoint)

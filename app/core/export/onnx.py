@@ -121,6 +121,24 @@ def fix_io_and_metadata(proto, out_shape: list[int], axes, metadata: Mapping[str
     onnx.helper.set_model_props(proto, dict(metadata))
 
 
+def fill_resize_roi(proto) -> int:
+    """Give each Resize without a ``roi`` input an empty constant one (the same meaning: roi
+    is only read by tf_crop_and_resize). ONNX Runtime's mobile usability checker counts an
+    absent input as a dynamic shape and splits the NNAPI/CoreML partition at every Resize.
+    Returns the number of nodes changed."""
+    import onnx
+
+    name, changed = "resize_roi_empty", 0
+    for node in proto.graph.node:
+        if node.op_type == "Resize" and len(node.input) > 1 and not node.input[1]:
+            node.input[1] = name
+            changed += 1
+    if changed and name not in {i.name for i in proto.graph.initializer}:
+        proto.graph.initializer.append(onnx.helper.make_tensor(name, onnx.TensorProto.FLOAT,
+                                                               [0], []))
+    return changed
+
+
 def check_onnx_file(path: Path) -> None:
     """Run the ONNX checker on the file at ``path``; its complaint becomes an ExportError."""
     import onnx

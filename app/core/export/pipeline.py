@@ -35,11 +35,13 @@ from ..checkpoint import ModelBundle
 from ..config import AudioConfig, default_audio
 from ..files import atomic_path, check_writable, describe_os_error
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
-from ..model.optimize import FOLDABLE, fold_batchnorms, optimize_for_inference
+from ..model import use_fixed_shapes
+from ..model.optimize import (FOLDABLE, fold_batchnorms, optimize_for_inference,
+                              prepare_for_mobile)
 from .errors import ExportError, VerificationFailed, first_line
 from .onnx import (DEFAULT_OPSET, DEFAULT_OPSETS, ONNX_EXPORTERS, OPSET_RANGE, check_onnx_choice,
-                   check_onnx_file, exporter_failure, fix_io_and_metadata, normalize_dynamic_axes,
-                   onnx_operator_counts, run_onnx_exporter)
+                   check_onnx_file, exporter_failure, fill_resize_roi, fix_io_and_metadata,
+                   normalize_dynamic_axes, onnx_operator_counts, run_onnx_exporter)
 from .stages import ExportRun, StageTime
 from .torchscript import (TORCHSCRIPT_METHODS, compile_torchscript, freeze_and_save,
                           torchscript_operator_counts)
@@ -179,9 +181,16 @@ def export_to_onnx(model: nn.Module, dummy_input: torch.Tensor, output_path: Pat
                    metadata: Optional[Mapping[str, Any]] = None, fold_batchnorm: bool = True,
                    overwrite: bool = False, verify_frames: Sequence[int] = VERIFY_FRAMES,
                    threads: Optional[int] = None, progress: Optional[ProgressFn] = None,
-                   cancel: Optional[CancelToken] = None) -> ExportResult:
+                   cancel: Optional[CancelToken] = None, fixed_shapes: bool = False,
+                   mobile: Optional[str] = None) -> ExportResult:
     """Export ``model`` to an ONNX file (batch and frames dynamic by default), simplify it
     with onnxslim, check it, verify it with ONNX Runtime against PyTorch, then keep it.
+
+    ``fixed_shapes``: every axis fixed to the example input's (one segment length, batch 1);
+    the Swin masks, position bias and padding become constants and no shape arithmetic is
+    left (what NNAPI and CoreML need); verified at that shape only. ``mobile`` ("coreml" or
+    "nnapi", implies ``fixed_shapes``) also swaps the modules whose operators that runtime
+    lacks (:func:`app.core.model.optimize.prepare_for_mobile`).
 
     ``audio`` is the config stored in the file (the bundle's; a default otherwise);
     ``metadata`` adds key/value pairs. Raises :class:`ExportError` (a :class:`UserError`)
@@ -191,11 +200,22 @@ def export_to_onnx(model: nn.Module, dummy_input: torch.Tensor, output_path: Pat
     opset_version = check_onnx_choice(exporter, opset_version)
     output_path = Path(output_path)
     check_writable(output_path, overwrite)
-    axes = normalize_dynamic_axes(dynamic_axes)
+    if mobile not in (None, "coreml", "nnapi"):
+        raise ExportError(f"unknown mobile target '{mobile}'; choose coreml or nnapi")
+    fixed_shapes = fixed_shapes or mobile is not None
+    axes = {} if fixed_shapes else normalize_dynamic_axes(dynamic_axes)
     run = ExportRun(progress or no_progress)
     prep = _prepare_stage(run, model, dummy_input, audio, fold_batchnorm)
+    extra = dict(metadata or {})
+    if fixed_shapes:
+        use_fixed_shapes(prep.model)
+        verify_frames = ()                       # the file accepts the example's shape only
+        extra.update(fixed_shape="x".join(str(n) for n in prep.dummy.shape))
+    if mobile:
+        prepare_for_mobile(prep.model, nnapi=mobile == "nnapi")
+        extra.update(mobile=mobile)
     meta = artifact_metadata(prep.audio, getattr(model, "config", None), "fp32",
-                             exporter=exporter, opset=str(opset_version), **dict(metadata or {}))
+                             exporter=exporter, opset=str(opset_version), **extra)
     cancel.check()
 
     import onnx
@@ -218,6 +238,8 @@ def export_to_onnx(model: nn.Module, dummy_input: torch.Tensor, output_path: Pat
         cancel.check()
         proto, simplified = _simplify_stage(run, simplify, proto, tmp, prep, axes, meta,
                                             output_path)
+        if fixed_shapes and fill_resize_roi(proto):
+            onnx.save(proto, str(tmp))
         cancel.check()
         report = run.verify(0.6, verify, prep.dummy, verify_frames, output_path,
                             lambda shapes, sub: verify_onnx(tmp, prep.reference, shapes, threads,
@@ -322,6 +344,8 @@ class ExportOptions:
     fold_batchnorm: bool = True
     frames: Optional[int] = None      # example input length; default: one training segment
     verify_frames: tuple[int, ...] = VERIFY_FRAMES
+    fixed_shapes: bool = False        # ONNX: all axes fixed to the example input's
+    mobile: Optional[str] = None      # ONNX: "coreml" | "nnapi" (fixed shapes, module swaps)
 
     def validate(self) -> None:
         if self.format not in STAGES:
@@ -332,6 +356,12 @@ class ExportOptions:
             raise ExportError(f"unknown TorchScript method '{self.method}'; choose trace or script")
         if self.frames is not None and self.frames < 1:
             raise ExportError("the example input needs at least one frame")
+        if self.mobile not in (None, "coreml", "nnapi"):
+            raise ExportError(f"unknown mobile target '{self.mobile}'; choose coreml or nnapi")
+        if (self.fixed_shapes or self.mobile) and (self.format != "onnx"
+                                                   or self.exporter != "trace"):
+            raise ExportError("fixed-shape and mobile exports are made by the ONNX 'trace' "
+                              "exporter only (--format onnx --exporter trace)")
 
     @property
     def onnx_opset(self) -> int:
@@ -339,10 +369,15 @@ class ExportOptions:
 
     @property
     def suffix(self) -> str:
-        return ".onnx" if self.format == "onnx" else "-torchscript.pt"
+        if self.format != "onnx":
+            return "-torchscript.pt"
+        if self.mobile:
+            return f"-{self.mobile}.onnx"
+        return "-fixed.onnx" if self.fixed_shapes else ".onnx"
 
     def default_path(self, source: Path | str) -> Path:
-        """Beside the checkpoint: ``model.onnx`` / ``model-torchscript.pt``."""
+        """Beside the checkpoint: ``model.onnx`` (``model-fixed.onnx``, ``model-coreml.onnx``,
+        ``model-nnapi.onnx``) / ``model-torchscript.pt``."""
         source = Path(source)
         return source.with_name(source.stem + self.suffix)
 
@@ -363,7 +398,8 @@ def export_bundle(bundle: ModelBundle, output_path: Path | str,
                               simplify=options.simplify, exporter=options.exporter, audio=audio,
                               metadata=extra, fold_batchnorm=options.fold_batchnorm,
                               overwrite=overwrite, verify_frames=options.verify_frames,
-                              threads=threads, progress=progress, cancel=cancel)
+                              threads=threads, progress=progress, cancel=cancel,
+                              fixed_shapes=options.fixed_shapes, mobile=options.mobile)
     return export_to_torchscript(model, dummy, output_path, method=options.method, audio=audio,
                                  metadata=extra, fold_batchnorm=options.fold_batchnorm,
                                  overwrite=overwrite, verify_frames=options.verify_frames,

@@ -20,7 +20,10 @@ class MultiHeadSelfAttention(nn.Module):
     """Self-attention on ``x`` of shape ``(batch, tokens, dim)``.
 
     ``bias`` is an additive term broadcastable to ``(batch, heads, tokens, tokens)``
-    (relative position bias, window masks).
+    (relative position bias, window masks), or a 5-D ``(1, windows, heads, tokens, tokens)``
+    term for a batch made of ``batch / windows`` maps of ``windows`` windows each (Swin): the
+    scores are viewed as ``(maps, windows, heads, tokens, tokens)`` for the addition, so the
+    bias is never expanded over the batch (no Expand node in an exported graph).
     """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0):
@@ -38,9 +41,15 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # (batch, heads, tokens, head_dim)
+        # unbind, not qkv[0..2]: one Split in ONNX instead of three Gathers (which CoreML's
+        # ML Program lacks).
+        q, k, v = qkv.unbind(0)  # (batch, heads, tokens, head_dim)
         scores = torch.matmul(q * self.scale, k.transpose(-2, -1))
-        if bias is not None:
+        if bias is not None and bias.dim() == 5:
+            windows = bias.shape[1]
+            scores = (scores.reshape(-1, windows, self.heads, n, n) + bias).reshape(
+                b, self.heads, n, n)
+        elif bias is not None:
             scores = scores + bias
         attn = self.attn_drop(torch.softmax(scores, dim=-1))
         out = torch.matmul(attn, v).transpose(1, 2).reshape(b, n, c)

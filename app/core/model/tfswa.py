@@ -3,6 +3,12 @@
 All modules here take and return feature maps of shape ``(batch, channels, freq, frames)``.
 Shapes are read from the input at run time and nothing branches on tensor values, so the
 modules trace, script and export with dynamic batch and frame axes.
+
+A module with ``fixed_shapes`` set (see :func:`app.core.model.use_fixed_shapes`) reads its
+input's sizes as Python integers instead: a trace then records the Swin masks, the relative
+position bias and the padding as constants (no shape arithmetic, no Pad node), which is what
+an export for one fixed segment length wants (NNAPI and CoreML need static shapes). Such a
+trace is valid for that input shape only.
 """
 
 from __future__ import annotations
@@ -46,17 +52,31 @@ class SequenceAttention(nn.Module):
 
 
 def window_partition(x: torch.Tensor, wf: int, wt: int) -> torch.Tensor:
-    """``(batch, F, T, C)`` with F, T multiples of the window -> ``(batch*windows, wf*wt, C)``."""
+    """``(batch, F, T, C)`` with F, T multiples of the window -> ``(batch*windows, wf*wt, C)``.
+
+    Batch and window rows stay merged in one axis (they are never permuted apart), so no
+    tensor has more than 5 dimensions: CoreML handles rank <= 5 only.
+    """
     b, nf, nt, c = x.shape
-    x = x.reshape(b, nf // wf, wf, nt // wt, wt, c).permute(0, 1, 3, 2, 4, 5)
+    x = x.reshape(b * (nf // wf), wf, nt // wt, wt, c).permute(0, 2, 1, 3, 4)
     return x.reshape(-1, wf * wt, c)
 
 
 def window_reverse(w: torch.Tensor, wf: int, wt: int, b: int, nf: int, nt: int) -> torch.Tensor:
     """Inverse of :func:`window_partition`."""
     c = w.shape[-1]
-    x = w.reshape(b, nf // wf, nt // wt, wf, wt, c).permute(0, 1, 3, 2, 4, 5)
+    x = w.reshape(b * (nf // wf), nt // wt, wf, wt, c).permute(0, 2, 1, 3, 4)
     return x.reshape(b, nf, nt, c)
+
+
+def zero_pad_end(x: torch.Tensor, dim: int, amount: int) -> torch.Tensor:
+    """``x`` with ``amount`` zeros appended along ``dim`` (Python sizes only): a Concat with a
+    constant in an exported graph, for runtimes without Pad (CoreML's ML Program)."""
+    if amount <= 0:
+        return x
+    shape = [int(s) for s in x.shape]
+    shape[dim] = int(amount)
+    return torch.cat([x, torch.zeros(shape, dtype=x.dtype, device=x.device)], dim)
 
 
 def relative_position_index(wf: int, wt: int) -> torch.Tensor:
@@ -117,14 +137,20 @@ class SwinLayer(nn.Module):
         nn.init.trunc_normal_(self.rel_bias, std=0.02)
         self.register_buffer("rel_index", relative_position_index(self.wf, self.wt).flatten(),
                              persistent=False)
+        self.fixed_shapes = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, nf, nt = x.shape
+        if self.fixed_shapes:
+            b, nf, nt = int(x.shape[0]), int(x.shape[2]), int(x.shape[3])
         wf, wt = self.wf, self.wt
         pad_f = (wf - nf % wf) % wf
         pad_t = (wt - nt % wt) % wt
         h = x.permute(0, 2, 3, 1)                                  # (b, f, t, c)
-        y = F.pad(self.norm1(h), (0, 0, 0, pad_t, 0, pad_f))
+        if self.fixed_shapes:
+            y = zero_pad_end(zero_pad_end(self.norm1(h), 1, pad_f), 2, pad_t)
+        else:
+            y = F.pad(self.norm1(h), (0, 0, 0, pad_t, 0, pad_f))
         pf, pt = nf + pad_f, nt + pad_t
         y = torch.roll(y, shifts=(-self.sf, -self.st), dims=(1, 2))
         windows = window_partition(y, wf, wt)                     # (b*nW, N, c)
@@ -132,8 +158,7 @@ class SwinLayer(nn.Module):
         mask = shifted_window_mask(pf, pt, nf, nt, (wf, wt), (self.sf, self.st), x.device)
         rel = self.rel_bias[self.rel_index].reshape(n, n, self.heads).permute(2, 0, 1)
         bias = rel[None, None] + mask[None, :, None]               # (1, nW, heads, N, N)
-        bias = bias.expand(b, -1, -1, -1, -1).reshape(-1, self.heads, n, n)
-        windows = self.attn(windows, bias.to(windows.dtype))
+        windows = self.attn(windows, bias.to(windows.dtype))      # broadcast over the batch
         y = window_reverse(windows, wf, wt, b, pf, pt)
         y = torch.roll(y, shifts=(self.sf, self.st), dims=(1, 2))[:, :nf, :nt]
         h = h + y

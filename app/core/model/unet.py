@@ -9,7 +9,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .blocks import Down, ResBlock, Up
-from .tfswa import TFSWABlock
+from .tfswa import TFSWABlock, zero_pad_end
 
 
 class TFSWAUNet(nn.Module):
@@ -40,6 +40,7 @@ class TFSWAUNet(nn.Module):
         self.from_dim = nn.Conv2d(config.dim, ch[-1], 1) if config.dim != ch[-1] else nn.Identity()
         self.ups = nn.ModuleList(Up(ch[i], ch[i - 1], ch[i - 1]) for i in range(len(ch) - 1, 0, -1))
         self.head = nn.Conv2d(ch[0], n_sources * in_channels * subbands, 1)
+        self.fixed_shapes = False      # see app.core.model.use_fixed_shapes
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """Named top-level stages, in execution order (for the per-stage summary)."""
@@ -61,11 +62,16 @@ class TFSWAUNet(nn.Module):
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         b, c, nf, nt = mag.shape
+        if self.fixed_shapes:
+            b, nf, nt = int(mag.shape[0]), int(mag.shape[2]), int(mag.shape[3])
         k = self.subbands
         fm = k * self.multiple
         pad_f = (fm - nf % fm) % fm
         pad_t = (self.multiple - nt % self.multiple) % self.multiple
-        x = F.pad(torch.log1p(mag), (0, pad_t, 0, pad_f))
+        if self.fixed_shapes:
+            x = zero_pad_end(zero_pad_end(torch.log1p(mag), 2, pad_f), 3, pad_t)
+        else:
+            x = F.pad(torch.log1p(mag), (0, pad_t, 0, pad_f))
         x = self.split_subbands(x)                    # (b, c*k, band, pt): bands as channels
 
         x = self.stem(x)
