@@ -3,8 +3,8 @@ precision buy.
 
 "Estimate" runs :func:`app.core.memory.plan_memory` in a worker: each mode (baseline,
 checkpointing, mixed precision, both) is measured on a real forward/backward at small sizes
-and fitted, and reaches the chart as soon as it is ready (the worker hands results over
-through a list that a UI timer drains, so the chart redraws at a steady pace). Changing the
+and fitted, and reaches the chart as soon as it is ready (the worker's ``yielded`` partial
+results, delivered at the worker's steady timer pace). Changing the
 budget moves the budget line and the "largest batch that fits" markers at once, from the
 fitted results. "Save a training config…" writes the selected mode and batch as
 ``training-config.json`` for ``tfswa-studio train --config``. The widgets and the breakdown
@@ -13,17 +13,16 @@ table are built and filled in :mod:`app.gui.tabs.memory_panels`.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
 from ...core.jobs import UserError
 from ...core.memory import (TRAINING_CONFIG_NAME, ModeResult, TrainingConfig, parse_batches,
-                            plan_memory, save_training_config)
+                            save_training_config)
 from ..jobs import Job, describe_error
+from ..tasks import plan_memory_live
 from .base import SingleJobTab, TabContext
 from .memory_panels import MemoryPanels
 
@@ -33,13 +32,9 @@ class MemoryTab(MemoryPanels, SingleJobTab):
     tooltip = ("Training memory per batch size with and without gradient checkpointing and "
                "mixed precision, measured; the largest batch that fits a GPU")
 
-    REDRAW_MS = 150
-
     def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
         super().__init__(ctx, parent)
         self.results: list[ModeResult] = []
-        self._incoming: list[ModeResult] = []
-        self._lock = threading.Lock()
         self.selected: Optional[tuple[str, int]] = None
         self.user_selected = False          # a click or a batch choice: keep it
         self.plan_settings: dict[str, Any] = {}
@@ -53,9 +48,6 @@ class MemoryTab(MemoryPanels, SingleJobTab):
         body.addWidget(self._chart_box(), 3)
         body.addWidget(self._breakdown_box(), 2)
         layout.addLayout(body, 1)
-        self._redraw = QTimer(self)
-        self._redraw.setInterval(self.REDRAW_MS)
-        self._redraw.timeout.connect(self._drain)
         self._restore_settings()
         self._model_changed()
 
@@ -107,14 +99,9 @@ class MemoryTab(MemoryPanels, SingleJobTab):
     def _clear_results(self) -> None:
         """Forget every measured mode: empty chart (budget kept), table and selection."""
         self.results, self.selected, self.user_selected = [], None, False
-        with self._lock:
-            self._incoming.clear()
         self.chart.clear_results()
         self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
         self._fill_table()
-
-    def shutdown(self) -> None:
-        self._redraw.stop()
 
     # ------------------------------------------------------------------ estimating
     def estimate(self) -> Optional[Job]:
@@ -135,30 +122,19 @@ class MemoryTab(MemoryPanels, SingleJobTab):
         self.progress_bar.setFormat("Starting…")
         self.status.setText(f"Measuring {bundle.name}: each mode appears when it is measured.")
         self.job = self.ctx.jobs.run(
-            f"Memory estimate for {bundle.name}", plan_memory,
+            f"Memory estimate for {bundle.name}", plan_memory_live,
             {"model_or_bundle": bundle, "batches": batches,
              "budget_gb": self.budget_spin.value(), "reserve_gb": self.reserve_spin.value(),
-             "threads": self.ctx.window.threads(), "on_mode": self._arrived,
-             **self.plan_settings},
-            on_result=self._finished, on_error=self._failed, on_aborted=self._aborted,
-            on_finished=self._ended)
+             "threads": self.ctx.window.threads(), **self.plan_settings},
+            on_yielded=self._arrived, on_result=self._finished, on_error=self._failed,
+            on_aborted=self._aborted, on_finished=self.refresh)
         self.job.changed.connect(self._show_progress)
-        self._redraw.start()
         self.refresh()
         return self.job
 
     def _arrived(self, result: ModeResult) -> None:
-        """Worker thread: hand a measured mode over to the UI timer."""
-        with self._lock:
-            self._incoming.append(result)
-
-    def _drain(self) -> None:
-        """UI timer: draw the modes that arrived since the last tick."""
-        with self._lock:
-            new, self._incoming = self._incoming, []
-        if not new:
-            return
-        self.results.extend(new)
+        """A measured mode (UI thread, the worker's ``yielded``): draw it."""
+        self.results.append(result)
         self.chart.set_results(self.results)
         if self.user_selected and self.selected is not None:
             self.select(*self.selected)
@@ -166,7 +142,6 @@ class MemoryTab(MemoryPanels, SingleJobTab):
             self._select_default()
 
     def _finished(self, plan) -> None:
-        self._drain()
         self.progress_bar.setValue(1000)
         self.progress_bar.setFormat(f"Done in {plan.elapsed_s:.1f} s")
         fit = max((m.profile.fit_error for m in plan.modes), default=0.0)
@@ -180,21 +155,15 @@ class MemoryTab(MemoryPanels, SingleJobTab):
             f"sizes per mode; the fit reproduces them {fit_text}{mixed}.")
 
     def _failed(self, error: BaseException) -> None:
-        self._drain()
         self.progress_bar.setFormat("Failed")
         self.status.setText(f"<b>Estimate failed:</b> {describe_error(error)}")
         if not self.isVisible():
             self.ctx.window.show_error("Memory estimate failed", describe_error(error))
 
     def _aborted(self) -> None:
-        self._drain()
         self.progress_bar.setFormat("Cancelled")
         done = ", ".join(r.label for r in self.results) or "no mode"
         self.status.setText(f"Cancelled; measured before that: {done}.")
-
-    def _ended(self) -> None:
-        self._redraw.stop()
-        self.refresh()
 
     # ------------------------------------------------------------------ budget and selection
     def _budget_changed(self) -> None:
