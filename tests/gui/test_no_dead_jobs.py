@@ -1,0 +1,63 @@
+"""An app left open all day holds no dead jobs: a finished job keeps only its row's text,
+and what it computed (a loaded model, a model's description) goes to whoever asked for it."""
+
+from __future__ import annotations
+
+import gc
+
+import psutil
+import pytest
+
+from app.gui.jobs import JobState
+
+
+def settle(qtbot) -> None:
+    """Let deferred deletions run, then collect (the app collects on the UI thread too)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    for _ in range(3):
+        qtbot.wait(20)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+
+
+def test_a_finished_job_keeps_neither_its_worker_nor_its_result(qtbot, loaded):
+    jobs = loaded.jobs
+    assert jobs.jobs == []                       # only running jobs are listed
+    rows = list(loaded.dock.rows)
+    assert rows and all(job.worker is None and not job.running for job in rows)
+    assert all(job.state is JobState.DONE for job in rows)
+    assert loaded.dock.row_for(rows[-1]).bar.format().startswith("Done in")
+
+
+@pytest.mark.slow
+def test_opening_twenty_medium_checkpoints_does_not_keep_them(qtbot, window, tmp_path, wait_job):
+    """Each medium checkpoint is about 62 MB of weights; opening 20 one after another in the
+    real window (each loaded, described by the Model tab, seen by every tab) must leave the
+    process's resident memory within two checkpoints of what it was after the first two."""
+    from app.core.checkpoint import init_bundle, save_bundle
+
+    bundle = init_bundle("medium", seed=0)
+    paths = [save_bundle(bundle, tmp_path / f"medium-{i:02d}.pt") for i in range(20)]
+    size = paths[0].stat().st_size
+    del bundle
+    model_tab = window.tab("Model")
+    process = psutil.Process()
+
+    def open_one(path) -> None:
+        wait_job(window.open_checkpoint(path), timeout=120_000)
+        qtbot.waitUntil(lambda: model_tab.info is not None and model_tab.info.path == path,
+                        timeout=120_000)
+
+    for path in paths[:2]:
+        open_one(path)
+    settle(qtbot)
+    before = process.memory_info().rss
+    for path in paths[2:]:
+        open_one(path)
+    settle(qtbot)
+    growth = process.memory_info().rss - before
+    assert window.workspace.bundle.path == paths[-1]
+    assert window.jobs.jobs == []
+    assert growth < 2 * size, f"resident memory grew {growth / 2**20:.0f} MiB over 18 " \
+                              f"checkpoints of {size / 2**20:.0f} MiB"
