@@ -66,7 +66,7 @@ class Tab(QWidget):
 
 class SingleJobTab(Tab):
     """A tab that runs one job at a time (``self.job``) and shows it in its own
-    ``progress_bar``: the running state, Cancel, and progress updates in one place."""
+    ``progress_bar`` (set by the tab): the running state, Cancel, and progress updates in one place."""
 
     cancel_text = "Cancelling…"
 
