@@ -174,10 +174,6 @@ class Worker(QObject):
         """Ask the job to stop; it raises Cancelled at its next check and ``aborted`` follows."""
         self.token.cancel()
 
-    @property
-    def is_running(self) -> bool:
-        return self.state is WorkerState.RUNNING
-
     def wait(self, msecs: int = -1) -> bool:
         """Block until the thread has ended (True) or ``msecs`` passed (False)."""
         if self._thread is None:
@@ -262,15 +258,3 @@ class Worker(QObject):
     def name(self) -> str:
         fn = self.fn or type(self)
         return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-def run_in_thread(fn: Callable[..., Any], /, *, on_result=None, on_error=None,
-                  parent: Optional[QObject] = None, **kwargs: Any) -> Worker:
-    """Create, connect and start a :class:`Worker` (a shortcut for small jobs)."""
-    worker = Worker(fn, parent=parent, **kwargs)
-    if on_result is not None:
-        worker.returned.connect(on_result)
-    if on_error is not None:
-        worker.errored.connect(on_error)
-    worker.start()
-    return worker

@@ -128,20 +128,6 @@ def istft_torch(spec: "torch.Tensor", n_fft: int, hop: int, length: int) -> "tor
     return y.reshape(*lead, length)
 
 
-def to_subbands_torch(x: "torch.Tensor", subbands: int) -> "torch.Tensor":
-    import torch.nn.functional as F
-
-    b, c, nf, nt = x.shape
-    pad = (subbands - nf % subbands) % subbands
-    x = F.pad(x, (0, 0, 0, pad))
-    return x.reshape(b, c * subbands, (nf + pad) // subbands, nt)
-
-
-def from_subbands_torch(x: "torch.Tensor", subbands: int, bins: int) -> "torch.Tensor":
-    b, ck, band, nt = x.shape
-    return x.reshape(b, ck // subbands, subbands * band, nt)[:, :, :bins]
-
-
 # ----------------------------------------------------------------------------- per config
 
 class Spectrogram:

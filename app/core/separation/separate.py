@@ -125,11 +125,6 @@ class OverlapAdd:
             self._accumulate(self._buffer)
             yield self._emit(remaining)
 
-    def segments_for(self, samples: int) -> int:
-        if samples <= self.length:
-            return 1 if samples else 0
-        return 1 + -(-(samples - self.length) // self.hop)
-
 
 def separate_array(mixture: np.ndarray, backend: Backend,
                    options: SeparationOptions = SeparationOptions(), *,
