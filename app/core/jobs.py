@@ -12,12 +12,29 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 ProgressFn = Callable[[float, str], None]
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes (exporters colour their messages)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def first_line(message: "BaseException | str", limit: int = 300) -> str:
+    """The first non-blank line of an exception's (or a tool's) message, without terminal
+    colour codes and at most ``limit`` characters: enough to quote in a message for a person.
+    An empty message gives the exception's type name (``EOFError``), or "no details"."""
+    text = strip_ansi(str(message))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines:
+        return lines[0][:limit]
+    return type(message).__name__ if isinstance(message, BaseException) else "no details"
 
 
 class UserError(Exception):

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QListWidget, QL
                                QPlainTextEdit, QProgressBar, QSplitter, QToolButton, QVBoxLayout,
                                QWidget)
 
-from ..core.jobs import UserError
+from ..core.jobs import UserError, first_line
 from .widgets import ElidedLabel
 from .worker import Worker
 
@@ -162,7 +162,7 @@ class JobManager(QObject):
     def _failed(self, job: Job, error: BaseException,
                 handler: Optional[Callable[[BaseException], None]]) -> None:
         text = describe_error(error)
-        job._end(JobState.FAILED, text.splitlines()[0])
+        job._end(JobState.FAILED, first_line(text))
         self.log(f"{job.title} failed: {text}", "error")
         if not isinstance(error, UserError):
             details = "".join(traceback.format_exception(type(error), error, error.__traceback__))

@@ -112,3 +112,20 @@ def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
     assert not list(out.glob(".*.partial"))
     assert main(["train", "--data", str(data), "--out", str(out), "--resume",
                  "--steps-per-epoch", "500", "--max-minutes", "0.01", "--json"]) == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x02", b"not a checkpoint at all"])
+def test_resume_from_an_empty_or_broken_checkpoint_is_one_line(data, tmp_path, content):
+    """A 0-byte checkpoint.pt (a run killed while writing with an old version, a full disk)
+    once ended in an IndexError traceback: an empty exception message had no first line."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "app", "train", "--data", str(data), "--out",
+                           str(out), "--resume"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    message = proc.stderr.strip().splitlines()[0]
+    assert message.startswith(f"error: {out / 'checkpoint.pt'}: ")
+    assert ("is empty (0 bytes)" if not content else "cannot be read") in message

@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..jobs import UserError
+from ..jobs import UserError, first_line
 
 EPS = 1e-7
 METHODS = ("mdx", "museval")
@@ -47,7 +47,7 @@ def museval_problem() -> Optional[str]:
     try:
         import museval  # noqa: F401
     except Exception as exc:  # stempeg raises RuntimeError when ffmpeg is missing
-        return f"museval is installed but cannot be imported ({str(exc).splitlines()[0]})"
+        return f"museval is installed but cannot be imported ({first_line(exc)})"
     return None
 
 

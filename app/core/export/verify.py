@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from ..jobs import CancelToken, ProgressFn, ensure_token, no_progress
-from .errors import ExportError, VerificationFailed, first_line
+from ..jobs import first_line
+from .errors import ExportError, VerificationFailed
 
 MSE_LIMIT = 1e-5
 VERIFY_FRAMES = (1, 37, 259, 1000)
