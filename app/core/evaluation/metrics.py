@@ -24,6 +24,13 @@ EPS = 1e-7
 METHODS = ("mdx", "museval")
 
 
+def sdr_from_energies(signal: "float | np.ndarray", error: "float | np.ndarray",
+                      eps: float = EPS) -> "float | np.ndarray":
+    """The SDR formula itself, in dB, from the reference's energy ``sum s^2`` and the error's
+    ``sum (s - s_hat)^2`` (so a file scored block by block uses the same formula)."""
+    return 10.0 * np.log10((signal + eps) / (error + eps))
+
+
 def sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = EPS) -> np.ndarray:
     """Utterance-level SDR in dB over the last two axes ``(channels, samples)``.
 
@@ -34,9 +41,8 @@ def sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = EPS) -> np.nda
     est = np.asarray(estimate, dtype=np.float64)
     if ref.shape != est.shape:
         raise ValueError(f"reference {ref.shape} and estimate {est.shape} differ in shape")
-    num = np.sum(ref * ref, axis=(-2, -1)) + eps
-    den = np.sum((ref - est) ** 2, axis=(-2, -1)) + eps
-    return 10.0 * np.log10(num / den)
+    return sdr_from_energies(np.sum(ref * ref, axis=(-2, -1)),
+                             np.sum((ref - est) ** 2, axis=(-2, -1)), eps)
 
 
 def museval_problem() -> Optional[str]:
