@@ -32,6 +32,13 @@ def hann_window(n_fft: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)).astype(np.float32)
 
 
+def windowed_rfft(frames: np.ndarray) -> np.ndarray:
+    """The spectrum of each frame under the periodic Hann window: ``(..., n_fft)`` real ->
+    ``(..., n_fft // 2 + 1)`` complex. The STFT here and the streamed display spectrogram
+    (:mod:`app.core.audio.display`) both use it."""
+    return sp_fft.rfft(frames * hann_window(frames.shape[-1]), axis=-1)
+
+
 def n_frames(length: int, hop: int) -> int:
     return 1 + length // hop
 
@@ -42,7 +49,7 @@ def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     pad = [(0, 0)] * (x.ndim - 1) + [(n_fft // 2, n_fft // 2)]
     xp = np.pad(x, pad)
     frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft, axis=-1)[..., ::hop, :]
-    spec = sp_fft.rfft(frames * hann_window(n_fft), axis=-1)      # (..., frames, bins)
+    spec = windowed_rfft(frames)                                   # (..., frames, bins)
     return np.swapaxes(spec, -1, -2).astype(np.complex64, copy=False)
 
 
