@@ -116,6 +116,21 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def format_seconds(seconds: Optional[float], decimals: int = 0) -> str:
+    """A duration or a playhead as a clock: ``"3:05"``, ``"1:02:03"``, with ``decimals``
+    digits of seconds (``"0:01.2"``); None (unknown) is ``"--:--"``. The terminal's elapsed
+    and remaining times, the CLI's summaries and the GUI's player all use it."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    scale = 10 ** decimals
+    units = int(round(max(seconds, 0.0) * scale))         # whole units of 10^-decimals s
+    minutes, rest = divmod(units, 60 * scale)
+    hours, minutes = divmod(minutes, 60)
+    width = 2 + (decimals + 1 if decimals else 0)
+    secs = f"{rest / scale:0{width}.{decimals}f}"
+    return f"{hours}:{minutes:02d}:{secs}" if hours else f"{minutes}:{secs}"
+
+
 class Stopwatch:
     """Elapsed time and a simple remaining-time estimate from a progress fraction."""
 

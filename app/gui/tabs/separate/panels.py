@@ -18,15 +18,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
                                QSpinBox, QStackedWidget, QToolButton, QWidget)
 
 from ....core.config import AudioConfig
+from ....core.jobs import format_seconds
 from ....core.separation import SeparationOptions
 from ....core.workspace import Variant
 from ...stemview import MODES, StemView
 from ...widgets import EmptyState, job_progress_bar
-
-
-def clock(seconds: float) -> str:
-    minutes, rest = divmod(max(seconds, 0.0), 60)
-    return f"{int(minutes)}:{rest:04.1f}"
 
 
 class SongForm(QGroupBox):
@@ -259,7 +255,7 @@ class Transport(QWidget):
         self.play_button.setText("Pause" if playing else "Play")
 
     def show_time(self, seconds: float, duration: float) -> None:
-        self.time_label.setText(f"{clock(seconds)} / {clock(duration)}")
+        self.time_label.setText(f"{format_seconds(seconds, 1)} / {format_seconds(duration, 1)}")
 
     def show_problem(self, text: str) -> None:
         self.playback_label.setText(text)

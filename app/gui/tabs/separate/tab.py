@@ -19,13 +19,14 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
 from ....core.audio import TrackDisplay
+from ....core.jobs import format_seconds
 from ....core.separation import SeparationOptions
 from ...jobs import Job, describe_error
 from ...playback import Playback
 from ...tasks import SeparationView, inspect_audio, save_stems, separate_for_view, stem_targets
 from ...widgets import NoModelNotice
 from ..base import SingleJobTab, TabContext
-from .panels import PlotArea, SongForm, Transport, clock
+from .panels import PlotArea, SongForm, Transport
 
 
 class SeparateTab(SingleJobTab):
@@ -176,7 +177,7 @@ class SeparateTab(SingleJobTab):
         self.ctx.settings.add_recent("audio", path)
         self.ctx.jobs.log(f"Opened {path.name}: {display.duration:.1f} s at "
                           f"{display.sample_rate:,} Hz")
-        self.form.audio_info.setText(f"{clock(display.duration)} · {display.sample_rate:,} Hz")
+        self.form.audio_info.setText(f"{format_seconds(display.duration, 1)} · {display.sample_rate:,} Hz")
         self.stem_view.set_tracks({"mixture": display})
         self._fill_tracks()
         self._show_time(0.0)
