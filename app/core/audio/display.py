@@ -5,7 +5,7 @@ display size and never on the file's length: a 60-minute song costs the same few
 as a 3-second clip. The GUI calls :func:`track_display` in its worker thread and only hands
 the arrays to its plots.
 
-Arrays: audio blocks are ``(channels, samples)`` float32 as everywhere in core; the
+Arrays: audio blocks are ``(C, L)`` float32 as everywhere in core; the
 envelope is ``(points,)`` per bound; the spectrogram is ``(bands, columns)`` in dB, rows from
 low to high frequency, columns spanning ``0 .. duration`` seconds.
 """
@@ -81,7 +81,7 @@ class EnvelopeAccumulator:
         self.position = 0
 
     def add(self, block: np.ndarray) -> None:
-        """``block``: ``(channels, samples)``."""
+        """``block``: ``(C, L)``."""
         n = block.shape[-1]
         if n == 0:
             return

@@ -32,9 +32,9 @@ def sdr_from_energies(signal: "float | np.ndarray", error: "float | np.ndarray",
 
 
 def sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = EPS) -> np.ndarray:
-    """Utterance-level SDR in dB over the last two axes ``(channels, samples)``.
+    """Utterance-level SDR in dB over the last two axes ``(C, L)``.
 
-    ``reference`` and ``estimate``: ``(..., channels, samples)``; returns ``(...)`` float64
+    ``reference`` and ``estimate``: ``(..., C, L)``; returns ``(...)`` float64
     (a float for a single stem).
     """
     ref = np.asarray(reference, dtype=np.float64)
@@ -72,7 +72,7 @@ def require_museval() -> None:
 
 def bsseval_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
                 window_s: float = 1.0) -> np.ndarray:
-    """BSSEval v4 SDR per source: ``(sources, channels, samples)`` -> ``(sources,)``, the
+    """BSSEval v4 SDR per source: ``(S, C, L)`` -> ``(S,)``, the
     median over windows of ``window_s`` seconds (NaN where every window was silent, and for a
     source whose reference is silent throughout, which BSSEval cannot score)."""
     require_museval()
@@ -93,7 +93,7 @@ def bsseval_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
 
 def stem_sdr(reference: np.ndarray, estimate: np.ndarray, method: str = "mdx",
              sample_rate: Optional[int] = None) -> np.ndarray:
-    """SDR per source of ``(sources, channels, samples)`` arrays by ``method`` ("mdx" or
+    """SDR per source of ``(S, C, L)`` arrays by ``method`` ("mdx" or
     "museval")."""
     if method == "mdx":
         return sdr(reference, estimate)

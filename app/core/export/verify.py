@@ -30,7 +30,7 @@ VERIFY_FRAMES = (1, 37, 259, 1000)
 
 @dataclass
 class ShapeCheck:
-    """The artifact against PyTorch on one input shape ``(batch, channels, bins, frames)``."""
+    """The artifact against PyTorch on one input shape ``(B, C, F, T)``."""
     shape: list[int]
     max_abs_error: float
     mse: float

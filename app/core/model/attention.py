@@ -17,9 +17,9 @@ MASK_VALUE = -1.0e4
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Self-attention on ``x`` of shape ``(batch, tokens, dim)``.
+    """Self-attention on ``x`` of shape ``(B, N, D)``.
 
-    ``bias`` is an additive term broadcastable to ``(batch, heads, tokens, tokens)``
+    ``bias`` is an additive term broadcastable to ``(B, heads, N, N)``
     (relative position bias, window masks).
     """
 
@@ -38,7 +38,7 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # (batch, heads, tokens, head_dim)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # (B, heads, N, D/heads)
         scores = torch.matmul(q * self.scale, k.transpose(-2, -1))
         if bias is not None:
             scores = scores + bias
