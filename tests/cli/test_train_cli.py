@@ -15,6 +15,7 @@ import torch
 
 from app.cli import main
 from app.core.checkpoint import load_bundle
+from interrupts import interruptible
 from stemdata import make_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +99,7 @@ def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "app", *small_run(data, out, "--log-every", "1",
                                                                       steps="500")],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=interruptible)
     log = out / "log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and '"kind": "step"' not in (log.read_text() if log.exists() else ""):

@@ -174,7 +174,8 @@ def test_training_config_file(tmp_path, data, tiny_config):
 
 
 def test_gradient_checkpointing_and_bf16_train(data, tmp_path, tiny_config):
-    memory = pytest.importorskip("app.core.memory")
+    from app.core import memory
+
     o = options(data, tmp_path / "g", tiny_config, gradient_checkpointing=True,
                 checkpoint_attention=True, precision="bf16")
     trainer = Trainer(o)

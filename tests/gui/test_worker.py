@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.core.jobs import CancelToken, UserError
+from app.core.jobs import UserError
 from app.gui.worker import Worker, WorkerState, accepted_keywords
 
 
@@ -24,13 +24,6 @@ def count_to(n, *, step_s=0.0, progress, cancel):
 def fail(*, progress, cancel, message="broken.wav: cannot be read"):
     progress(0.5, "half way")
     raise UserError(message)
-
-
-def test_the_job_function_runs_without_any_thread():
-    seen = []
-    result = count_to(4, progress=lambda f, m: seen.append((f, m)), cancel=CancelToken())
-    assert result["counted"] == 4
-    assert seen[-1] == (1.0, "step 4/4")
 
 
 def test_run_sync_emits_the_same_sequence_in_the_calling_thread(qtbot):
