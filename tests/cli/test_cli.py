@@ -112,6 +112,7 @@ def test_separate_json(tmp_path, tiny_ckpt, wav, capsys):
     assert data[0]["outputs"]["vocals"].endswith("vocals.wav") and data[0]["speed"] > 0
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_ckpt):
     """A real process, a real SIGINT: the command exits 130 and no stem file remains."""
     x = np.random.default_rng(0).uniform(-0.3, 0.3, (2, 120 * 44100)).astype(np.float32)
@@ -134,6 +135,7 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_ckpt):
     assert [p for p in out.rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_python_dash_m_app_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from app.cli import main
@@ -59,6 +60,7 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
                             preexec_fn=interruptible, **kw)
 
 
+@pytest.mark.slow
 def test_songs_in_parallel_workers_as_a_subprocess(tmp_path):
     proc = _cli("--out", str(tmp_path), "--count", "3", "--seed", "50", "--duration", "2",
                 "--fallback", "--jobs", "2")
@@ -70,6 +72,7 @@ def test_songs_in_parallel_workers_as_a_subprocess(tmp_path):
     assert a.shape == b.shape and not np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_partial_track(tmp_path):
     proc = _cli("--out", str(tmp_path), "--count", "8", "--seed", "70", "--duration", "30",
                 "--fallback", "--jobs", "2")

@@ -39,6 +39,7 @@ def small_run(data, out, *extra, batch=("--batch", "1"), steps="2"):
             "--valid-seconds", "0.5", "--threads", "1", *extra]
 
 
+@pytest.mark.slow
 def test_train_writes_a_loadable_bundle_and_evaluate_reads_it(data, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(small_run(data, out)) == 0
@@ -64,6 +65,7 @@ def test_train_writes_a_loadable_bundle_and_evaluate_reads_it(data, tmp_path, ca
     assert result["median"]["oracle"]["vocals"] > result["median"]["mixture"]["vocals"]
 
 
+@pytest.mark.slow
 def test_resume_and_the_memory_tab_config(data, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -92,6 +94,7 @@ def test_bad_data_folder_is_reported(tmp_path, capsys):
     assert "contains no track folders" in err and "empty" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
     """A real process, a real SIGINT during training: exit 130, a resumable checkpoint."""
     out = tmp_path / "run"
@@ -115,6 +118,7 @@ def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
                  "--steps-per-epoch", "500", "--max-minutes", "0.01", "--json"]) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [b"", b"\x80\x02", b"not a checkpoint at all"])
 def test_resume_from_an_empty_or_broken_checkpoint_is_one_line(data, tmp_path, content):
     """A 0-byte checkpoint.pt (a run killed while writing with an old version, a full disk)

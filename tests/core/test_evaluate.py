@@ -74,6 +74,7 @@ def test_a_vocals_only_model_uses_the_rest_of_the_mix_for_the_oracle(data):
     assert t.sdr["model"]["vocals"] == pytest.approx(sdr(vocals, 0.5 * mixture), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_an_onnx_export_scores_like_its_checkpoint(data, tmp_path, tiny_config):
     from app.core import export
 

@@ -25,6 +25,7 @@ def export_tab(loaded):
     return tab
 
 
+@pytest.mark.slow
 def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_tab, tiny_checkpoint,
                                                           song, tmp_path, wait_job, monkeypatch):
     window, tab = loaded, export_tab
@@ -76,6 +77,7 @@ def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_t
     assert separate.view.result.backend == "ONNX FP32"
 
 
+@pytest.mark.slow
 def test_a_failed_verification_shows_the_failing_shapes_and_writes_nothing(
         qtbot, loaded, export_tab, tmp_path, wait_job, monkeypatch):
     window, tab = loaded, export_tab

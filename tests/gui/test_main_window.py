@@ -203,6 +203,7 @@ def run_app_and_record(argv: list[str]) -> dict:
     return seen
 
 
+@pytest.mark.slow
 def test_run_gui_opens_the_files_given_on_argv(qtbot, tmp_path, tiny_checkpoint, song):
     settings = tmp_path / "portable.ini"
     audio = song(tmp_path / "argv-song.wav", 1.0)

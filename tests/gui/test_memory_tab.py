@@ -34,6 +34,7 @@ def memory_tab(qtbot, window, tmp_path, tiny_config, wait_job):
     return open_
 
 
+@pytest.mark.slow
 def test_estimate_draws_each_mode_and_the_markers_follow_the_budget(
         qtbot, window, memory_tab, wait_job, tmp_path, monkeypatch):
     tab = memory_tab(AudioConfig(n_fft=256, hop_length=64, segment_seconds=0.5))

@@ -37,7 +37,9 @@ def test_a_finished_job_keeps_neither_its_worker_nor_its_result(qtbot, loaded):
 
 
 @pytest.mark.slow
-def test_opening_twenty_medium_checkpoints_does_not_keep_them(qtbot, window, tmp_path, wait_job):
+@pytest.mark.timeout(900)
+def test_opening_twenty_medium_checkpoints_does_not_keep_them(qtbot, window, tmp_path, wait_job,
+                                                              torch_one_thread):
     """Each medium checkpoint is about 62 MB of weights; opening 20 one after another in the
     real window (each loaded, described by the Model tab, seen by every tab) must leave the
     process's resident memory within two checkpoints of what it was after the first two."""
@@ -50,9 +52,9 @@ def test_opening_twenty_medium_checkpoints_does_not_keep_them(qtbot, window, tmp
     model_tab = window.tab("Model")
 
     def open_one(path) -> None:
-        wait_job(window.open_checkpoint(path), timeout=120_000)
+        wait_job(window.open_checkpoint(path), timeout=300_000)
         qtbot.waitUntil(lambda: model_tab.info is not None and model_tab.info.path == path,
-                        timeout=120_000)
+                        timeout=300_000)
 
     for path in paths[:2]:
         open_one(path)

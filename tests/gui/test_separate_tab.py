@@ -28,6 +28,7 @@ def files_under(folder):
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_separate_save_and_the_stems_sum_to_the_input(qtbot, loaded, song, tmp_path, wait_job,
                                                       monkeypatch):
     window = loaded
@@ -90,6 +91,7 @@ def keep_torch_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_cancel_stops_within_a_second_and_leaves_no_file(qtbot, loaded, song, tmp_path, wait_job,
                                                          keep_torch_threads):
     window = loaded
@@ -187,6 +189,7 @@ def test_playback_on_this_machine(qtbot, loaded, song, tmp_path, wait_job):
     assert tab.transport.play_button.text() == "Play"
 
 
+@pytest.mark.slow
 def test_the_playhead_seeks_in_every_plot(qtbot, loaded, song, tmp_path, wait_job):
     window = loaded
     tab = open_song(qtbot, window, song(tmp_path / "h.wav", 2.0), wait_job)
@@ -232,6 +235,7 @@ def test_play_pause_and_seek_with_the_real_player(qtbot, monkeypatch, qsettings,
     window.close()
 
 
+@pytest.mark.slow
 def test_a_song_with_its_true_stems_shows_the_sdr_of_each_stem(qtbot, loaded, tmp_path, wait_job):
     """A mixture.* beside vocals.* and accompaniment.* (the demo song's layout): after the
     separation every stem's label and the log give its SDR against the truth."""
