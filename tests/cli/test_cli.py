@@ -121,8 +121,8 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_ckpt):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "app", "separate", str(long), "--model",
                              str(tiny_ckpt), "--out", str(out), "--threads", "1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=interruptible)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=interruptible)
     deadline = time.time() + 60
     while time.time() < deadline and not list(out.rglob("*.partial")):
         time.sleep(0.05)

@@ -41,24 +41,24 @@ def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_t
     assert any(s.get("verify") == "active" and s.get("export") == "done" for s in seen_stages)
     assert set(tab.stages.states.values()) == {"done"}
 
-    result = tab.result
+    result, shown = tab.result, tab.result_panel
     assert result.path == tiny_checkpoint.with_suffix(".onnx") and result.path.exists()
-    assert tab.result_panel.verdict_kind == "pass" and "Verified" in tab.result_panel.verdict.text()
-    assert tab.result_panel.detail("Size") == human_bytes(result.path.stat().st_size)
-    assert tab.result_panel.detail("Graph").startswith(f"{result.nodes:,} nodes")
-    assert "prepare" in tab.result_panel.detail("Export time") and "verify" in tab.result_panel.detail("Export time")
+    assert shown.verdict_kind == "pass" and "Verified" in shown.verdict.text()
+    assert shown.detail("Size") == human_bytes(result.path.stat().st_size)
+    assert shown.detail("Graph").startswith(f"{result.nodes:,} nodes")
+    assert "prepare" in shown.detail("Export time") and "verify" in shown.detail("Export time")
 
     checks = result.verification.checks
     assert len(checks) >= 5 and {c.shape[0] for c in checks} == {1, 2}
-    assert len(tab.result_panel.chart.bar_heights("mse")) == len(checks) == len(tab.result_panel.chart.bar_heights("snr"))
-    assert "2×37" in tab.result_panel.chart.tick_labels() and "1×1000" in tab.result_panel.chart.tick_labels()
-    assert tab.result_panel.chart.limit_line.value() == pytest.approx(-5.0)
-    assert all(h > 0 for h in tab.result_panel.chart.bar_heights("snr"))
+    assert len(shown.chart.bar_heights("mse")) == len(checks) == len(shown.chart.bar_heights("snr"))
+    assert "2×37" in shown.chart.tick_labels() and "1×1000" in shown.chart.tick_labels()
+    assert shown.chart.limit_line.value() == pytest.approx(-5.0)
+    assert all(h > 0 for h in shown.chart.bar_heights("snr"))
 
     opened = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
-    assert tab.result_panel.open_folder_button.isEnabled()
-    tab.result_panel.open_folder_button.click()
+    assert shown.open_folder_button.isEnabled()
+    shown.open_folder_button.click()
     assert opened == [QUrl.fromLocalFile(str(result.path.parent))]
 
     # the export is a variant of the workspace, listed (and usable) in the Separate tab
@@ -66,7 +66,8 @@ def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_t
     assert variant in window.workspace.variants and variant.kind == "onnx"
     assert variant.figures["verified"] is True
     separate = window.tab("Separate")
-    names = [separate.form.variant_combo.itemText(i) for i in range(separate.form.variant_combo.count())]
+    combo = separate.form.variant_combo
+    names = [combo.itemText(i) for i in range(combo.count())]
     assert variant.name in names
     separate.form.variant_combo.setCurrentIndex(names.index(variant.name))
     window.open_audio(song(tmp_path / "song.wav", 1.5))
@@ -93,15 +94,16 @@ def test_a_failed_verification_shows_the_failing_shapes_and_writes_nothing(
     before = list(window.workspace.variants)
     wait_job(tab.export(), timeout=180_000)
     assert tab.job.state is JobState.FAILED
-    assert tab.result_panel.verdict_kind == "fail" and "verification failed" in tab.result_panel.verdict.text()
+    shown = tab.result_panel
+    assert shown.verdict_kind == "fail" and "verification failed" in shown.verdict.text()
     assert tab.stages.states["verify"] == "failed" and tab.stages.states["export"] == "done"
-    assert tab.result_panel.chart.report is not None and not tab.result_panel.chart.report.passed
-    assert max(tab.result_panel.chart.bar_heights("mse")) > 0
+    assert shown.chart.report is not None and not shown.chart.report.passed
+    assert max(shown.chart.bar_heights("mse")) > 0
     assert not window.banner.isVisible()      # the verdict on the tab shown says it all
-    assert "all 6 input shapes tested" in tab.result_panel.verdict.text()
+    assert "all 6 input shapes tested" in shown.verdict.text()
     assert not target.exists() and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
     assert window.workspace.variants == before
-    assert not tab.result_panel.open_folder_button.isEnabled() and not tab.result_panel.details_box.isVisible()
+    assert not shown.open_folder_button.isEnabled() and not shown.details_box.isVisible()
 
 
 def test_format_choice_and_an_existing_file(qtbot, loaded, export_tab, tiny_checkpoint,

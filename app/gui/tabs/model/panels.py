@@ -15,6 +15,7 @@ from ....core.info import ModelInfo, metadata_entries
 from .summary import shape_text
 
 STAGE_COLUMNS = ["Stage", "Type", "Parameters", "Share", "Output shape"]
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 class SummaryForm(QGroupBox):
@@ -112,7 +113,7 @@ class StageTable(QTableWidget):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c in (2, 3):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(RIGHT)
                 self.setItem(r, c, item)
 
     def names(self) -> list[str]:

@@ -177,7 +177,8 @@ class SeparateTab(SingleJobTab):
         self.ctx.settings.add_recent("audio", path)
         self.ctx.jobs.log(f"Opened {path.name}: {display.duration:.1f} s at "
                           f"{display.sample_rate:,} Hz")
-        self.form.audio_info.setText(f"{format_seconds(display.duration, 1)} · {display.sample_rate:,} Hz")
+        self.form.audio_info.setText(f"{format_seconds(display.duration, 1)} · "
+                                     f"{display.sample_rate:,} Hz")
         self.stem_view.set_tracks({"mixture": display})
         self._fill_tracks()
         self._show_time(0.0)
