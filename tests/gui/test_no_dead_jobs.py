@@ -6,11 +6,12 @@ from __future__ import annotations
 import ctypes
 import gc
 import sys
+import weakref
 
 import psutil
 import pytest
 
-from app.gui.jobs import JobState
+from app.gui.jobs import JobManager, JobState
 
 
 def settle(qtbot) -> int:
@@ -34,6 +35,39 @@ def test_a_finished_job_keeps_neither_its_worker_nor_its_result(qtbot, loaded):
     assert rows and all(job.worker is None and not job.running for job in rows)
     assert all(job.state is JobState.DONE for job in rows)
     assert loaded.dock.row_for(rows[-1]).bar.format().startswith("Done in")
+
+
+class Payload:
+    """Stands for a loaded model or a song's display data: something big a job touches."""
+
+
+def make_payload(source: Payload) -> Payload:
+    return Payload()
+
+
+class BrokenInput(ValueError):
+    """An error a job raises (a subclass: built-in exceptions cannot be weakly referenced)."""
+
+
+def fail_with(source: Payload) -> Payload:
+    raise BrokenInput("broken input")      # its traceback's frames hold ``source``
+
+
+@pytest.mark.parametrize("fn", [make_payload, fail_with])
+def test_neither_the_arguments_nor_the_outcome_outlive_the_handlers(qtbot, wait_job, fn):
+    jobs = JobManager()
+    source = Payload()
+    watched = [weakref.ref(source)]
+    job = jobs.run("job", fn, {"source": source},
+                   on_result=lambda result: watched.append(weakref.ref(result)),
+                   on_error=lambda error: watched.append(weakref.ref(error)))
+    del source
+    wait_job(job)
+    settle(qtbot)
+    assert len(watched) == 2                      # the handler saw the outcome...
+    assert [ref() for ref in watched] == [None, None]      # ...and nothing else keeps it
+    assert job.worker is None and jobs.jobs == []
+    assert job.state is (JobState.DONE if fn is make_payload else JobState.FAILED)
 
 
 @pytest.mark.slow
