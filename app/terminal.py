@@ -7,16 +7,7 @@ import sys
 import time
 from typing import Optional, TextIO
 
-from .core.jobs import Stopwatch
-
-
-def format_seconds(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+from .core.jobs import Stopwatch, format_seconds
 
 
 class TerminalProgress:

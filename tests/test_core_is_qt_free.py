@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import app.core
 
 CORE = Path(app.core.__file__).parent
@@ -50,6 +52,7 @@ def test_the_scan_would_catch_an_import():
     assert qt_imports("import numpy, json") == []
 
 
+@pytest.mark.slow
 def test_importing_every_core_module_loads_no_qt():
     modules = core_modules()
     assert "app.core.jobs" in modules and "app.core.audio.display" in modules

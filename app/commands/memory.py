@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core.config import PRESETS
 from ..core.jobs import UserError
-from ..core.memory import (MODES, OPTIMIZER_STATES, MemoryPlan, TrainingConfig, parse_batches,
-                           plan_memory, save_training_config)
+from ..core.memory import (MODES, OPTIMIZER_STATES, PRECISIONS, MemoryPlan, TrainingConfig,
+                           parse_batches, plan_memory, save_training_config)
 from ..terminal import TerminalProgress, table
 
 
@@ -22,7 +23,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "extrapolated.")
     p.add_argument("checkpoint", nargs="?",
                    help="model bundle (default: the bundled demo model, or --preset)")
-    p.add_argument("--preset", choices=["small", "medium", "large"],
+    p.add_argument("--preset", choices=list(PRESETS),
                    help="estimate an untrained model of this preset instead of a checkpoint")
     p.add_argument("--batch", default="1,2,4,8,16",
                    help="batch sizes: 1,2,4,8 or 1-32 (powers of two) or 2:16:2 (default 1,2,4,8,16)")
@@ -30,7 +31,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--budget-gb", type=float, help="GPU memory budget in GiB: report the largest batch")
     p.add_argument("--reserve-gb", type=float, default=0.0,
                    help="GiB of the budget kept free (CUDA context, allocator slack; default 0)")
-    p.add_argument("--precision", choices=["bf16", "fp16"], default="bf16",
+    p.add_argument("--precision", choices=[p for p in PRECISIONS if p != "fp32"], default="bf16",
                    help="dtype of the mixed-precision modes (default bf16)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZER_STATES), default="adam",
                    help="optimizer state to count: adam/adamw 2x, sgd (momentum) 1x, none")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.config import PRESETS
 from ..core.jobs import Cancelled
-from ..core.memory import load_training_config
+from ..core.memory import PRECISIONS, load_training_config
 from ..core.training import (CHECKPOINT_NAME, CONFIG_NAME, TrainOptions, apply_training_config,
                              saved_options, train)
 from ..terminal import TerminalProgress, format_seconds, table
@@ -53,7 +53,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--clip", type=float, help="gradient-norm clipping (default 5; 0 = off)")
     p.add_argument("--seed", type=int, help="seed of the weights and the data order (default 0)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+    p.add_argument("--precision", choices=list(PRECISIONS),
                    help="compute precision of the model (default fp32)")
     p.add_argument("--remix", type=float,
                    help="probability that each stem comes from another random song (default 1)")

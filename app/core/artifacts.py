@@ -60,14 +60,3 @@ def audio_config_from(meta: Mapping[str, str], path: Path | str) -> AudioConfig:
         raise UserError(f"has a malformed audio config in its metadata ({exc})", path) from None
     except UserError as exc:
         raise UserError(exc.message, path) from None
-
-
-def model_config_from(meta: Mapping[str, str]) -> Optional[ModelConfig]:
-    """The model config stored in an artifact's metadata, or None."""
-    raw = meta.get(MODEL_KEY)
-    if raw is None:
-        return None
-    try:
-        return ModelConfig.from_dict(json.loads(raw))
-    except (ValueError, UserError):
-        return None

@@ -21,7 +21,7 @@ import torch
 
 from .config import PRESETS, AudioConfig, ModelConfig, preset
 from .files import atomic_path
-from .jobs import UserError
+from .jobs import UserError, first_line
 from .model import TFSWAUNet, build_model
 
 BUNDLE_FORMAT = "tfswa-studio-bundle"
@@ -185,9 +185,9 @@ def _read_torch(path: Path) -> Any:
                 f"refused: loading it would run code from the file{what}", path,
                 "TFSWA Studio only loads weights, configs and plain values. A genuine "
                 "checkpoint can be re-saved as a bundle by the code that trained it.") from None
-        raise CheckpointError(f"is corrupt or truncated ({_first_line(text)})", path) from None
+        raise CheckpointError(f"is corrupt or truncated ({first_line(exc)})", path) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        text = _first_line(str(exc))
+        text = first_line(exc)
         broken_zip = sniff_format(path) == "torch-zip" and not zipfile.is_zipfile(path)
         if broken_zip or "central directory" in text or "zip archive" in text \
                 or isinstance(exc, EOFError):
@@ -204,7 +204,7 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
             meta = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"is truncated or corrupt ({_first_line(str(exc))})", path) from None
+        raise CheckpointError(f"is truncated or corrupt ({first_line(str(exc))})", path) from None
     if meta.get("format") != BUNDLE_FORMAT:
         raise CheckpointError("is a safetensors file without TFSWA Studio metadata", path,
                               "It holds tensors but no model or audio config, so the network "
@@ -220,10 +220,6 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         }
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"has malformed metadata ({exc})", path) from None
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:200] if text.strip() else "no details"
 
 
 def _bundle_from_dict(raw: Any, path: Path) -> ModelBundle:

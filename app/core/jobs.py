@@ -12,12 +12,29 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 ProgressFn = Callable[[float, str], None]
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes (exporters colour their messages)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def first_line(message: "BaseException | str", limit: int = 300) -> str:
+    """The first non-blank line of an exception's (or a tool's) message, without terminal
+    colour codes and at most ``limit`` characters: enough to quote in a message for a person.
+    An empty message gives the exception's type name (``EOFError``), or "no details"."""
+    text = strip_ansi(str(message))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines:
+        return lines[0][:limit]
+    return type(message).__name__ if isinstance(message, BaseException) else "no details"
 
 
 class UserError(Exception):
@@ -97,6 +114,21 @@ def to_jsonable(value: Any) -> Any:
         except (ValueError, RuntimeError):
             pass
     return value
+
+
+def format_seconds(seconds: Optional[float], decimals: int = 0) -> str:
+    """A duration or a playhead as a clock: ``"3:05"``, ``"1:02:03"``, with ``decimals``
+    digits of seconds (``"0:01.2"``); None (unknown) is ``"--:--"``. The terminal's elapsed
+    and remaining times, the CLI's summaries and the GUI's player all use it."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    scale = 10 ** decimals
+    units = int(round(max(seconds, 0.0) * scale))         # whole units of 10^-decimals s
+    minutes, rest = divmod(units, 60 * scale)
+    hours, minutes = divmod(minutes, 60)
+    width = 2 + (decimals + 1 if decimals else 0)
+    secs = f"{rest / scale:0{width}.{decimals}f}"
+    return f"{hours}:{minutes:02d}:{secs}" if hours else f"{minutes}:{secs}"
 
 
 class Stopwatch:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 from .backends.registry import Backend, load_backend
 from .backends.pytorch import TorchBackend
-from .checkpoint import ModelBundle, load_bundle
+from .checkpoint import ModelBundle
 
 
 @dataclass
@@ -51,10 +51,6 @@ class Workspace:
             listener(event, payload)
 
     # -- the bundle
-    def open_bundle(self, path: Path | str) -> ModelBundle:
-        """Load a checkpoint (raises CheckpointError) and make it the workspace's model."""
-        return self.set_bundle(load_bundle(path))
-
     def set_bundle(self, bundle: ModelBundle) -> ModelBundle:
         self.bundle = bundle
         self.variants = [Variant(f"PyTorch FP32 ({bundle.name})", "pytorch", bundle.path)]

@@ -9,6 +9,11 @@ Tabs start work with::
 
 Errors a caller does not handle go to the manager's ``error_handler`` (the main window
 shows them in its message banner); every error is also written to the log.
+
+An app left open all day holds no dead jobs: the manager lists only running jobs, and a
+finished :class:`Job` keeps only what its row shows (title, state, message, times). Its
+result and error go to the handlers given to :meth:`JobManager.run` and nowhere else; its
+worker, with the job's arguments (a model, a song), is deleted once it has reported.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QListWidget, QL
                                QPlainTextEdit, QProgressBar, QSplitter, QToolButton, QVBoxLayout,
                                QWidget)
 
-from ..core.jobs import UserError
+from ..core.jobs import UserError, first_line
 from .widgets import ElidedLabel
 from .worker import Worker
 
@@ -48,18 +53,18 @@ def describe_error(error: BaseException) -> str:
 
 
 class Job(QObject):
-    """One run of a core function, its state and latest progress."""
+    """One run of a core function, its state and latest progress. ``worker`` is None once
+    the job has ended: a finished job is only the text of its row."""
 
     changed = Signal()
 
     def __init__(self, title: str, worker: Worker, parent: Optional[QObject] = None):
         super().__init__(parent)
         self.title = title
-        self.worker = worker
+        self.worker: Optional[Worker] = worker
         self.state = JobState.RUNNING
         self.fraction = 0.0
         self.message = "starting"
-        self.error: Optional[BaseException] = None
         self.started_at = time.monotonic()
         self.ended_at: Optional[float] = None
         self.cancel_requested_at: Optional[float] = None
@@ -73,7 +78,7 @@ class Job(QObject):
         return self.state is JobState.RUNNING
 
     def cancel(self) -> None:
-        if self.running and self.cancel_requested_at is None:
+        if self.running and self.worker is not None and self.cancel_requested_at is None:
             self.cancel_requested_at = time.monotonic()
             self.message = "cancelling"
             self.worker.cancel()
@@ -98,7 +103,7 @@ class JobManager(QObject):
 
     def __init__(self, parent: Optional[QObject] = None):
         super().__init__(parent)
-        self.jobs: list[Job] = []
+        self.jobs: list[Job] = []          # running jobs only
         self.error_handler: Optional[Callable[[Job, BaseException], None]] = None
 
     # -- starting
@@ -107,12 +112,17 @@ class JobManager(QObject):
             on_error: Optional[Callable[[BaseException], None]] = None,
             on_aborted: Optional[Callable[[], None]] = None,
             on_finished: Optional[Callable[[], None]] = None,
+            on_yielded: Optional[Callable[[Any], None]] = None,
             log_done: bool = True) -> Job:
         """Run ``fn(**kwargs, progress=, cancel=)`` on a worker thread; handlers run in the UI
-        thread. ``on_error`` replaces the default error display (the log always gets it)."""
+        thread. ``on_error`` replaces the default error display (the log always gets it);
+        ``on_yielded`` receives each partial result (see :mod:`app.gui.worker`). The manager
+        keeps neither the result nor the error: hand them on in these handlers."""
         worker = Worker(fn, parent=self, **(kwargs or {}))
-        job = Job(title, worker, self)
+        job = Job(title, worker)
         worker.progress.connect(job._set_progress)
+        if on_yielded is not None:
+            worker.yielded.connect(on_yielded)
         worker.returned.connect(lambda _r: self._ended(job, JobState.DONE, log_done))
         worker.aborted.connect(lambda: self._ended(job, JobState.CANCELLED, True))
         worker.errored.connect(lambda exc: self._failed(job, exc, on_error))
@@ -122,6 +132,7 @@ class JobManager(QObject):
             worker.aborted.connect(on_aborted)
         if on_finished is not None:
             worker.finished.connect(on_finished)
+        worker.finished.connect(lambda: self._forget(job))      # after every other handler
         self.jobs.append(job)
         self.job_added.emit(job)
         self.log(f"{title}: started")
@@ -139,11 +150,19 @@ class JobManager(QObject):
             done = f"done in {job.message}" if state is JobState.DONE else job.message
             self.log(f"{job.title}: {done}")
 
+    def _forget(self, job: Job) -> None:
+        """The job has reported everything: drop its worker (and with it the job's arguments)
+        and keep the job only as its row's text."""
+        worker, job.worker = job.worker, None
+        if job in self.jobs:
+            self.jobs.remove(job)
+        if worker is not None:
+            worker.deleteLater()
+
     def _failed(self, job: Job, error: BaseException,
                 handler: Optional[Callable[[BaseException], None]]) -> None:
-        job.error = error
         text = describe_error(error)
-        job._end(JobState.FAILED, text.splitlines()[0])
+        job._end(JobState.FAILED, first_line(text))
         self.log(f"{job.title} failed: {text}", "error")
         if not isinstance(error, UserError):
             details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
@@ -167,9 +186,9 @@ class JobManager(QObject):
         self.cancel_all()
         deadline = time.monotonic() + timeout_ms / 1000
         ok = True
-        for job in self.jobs:
+        for job in list(self.jobs):
             left = max(0, int((deadline - time.monotonic()) * 1000))
-            ok = job.worker.wait(left) and ok
+            ok = (job.worker is None or job.worker.wait(left)) and ok
         return ok
 
     def log(self, text: str, level: str = "info") -> None:

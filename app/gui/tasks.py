@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ..core.audio import TrackDisplay, track_display, track_displays
 from ..core.evaluation import find_reference_stems, score_stems
 from ..core.files import copy_files
 from ..core.jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
+from ..core.memory import MemoryPlan, ModeResult, plan_memory
 from ..core.separation import SeparationOptions, SeparationResult, separate_file
 from ..core.workspace import Variant, Workspace
 
@@ -57,6 +58,14 @@ def separate_for_view(*, workspace: Workspace, variant: Optional[Variant], threa
         scores = score_stems(result.outputs, references, result.sample_rate,
                              progress=scaled_progress(progress, 0.97, 1.0), cancel=cancel)
     return SeparationView(result, stems, scores)
+
+
+def plan_memory_live(*, yielded: Callable[[ModeResult], None],
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                     **options: Any) -> MemoryPlan:
+    """:func:`~app.core.memory.plan_memory` handing each measured mode over as a partial
+    result (the worker's ``yielded``), so the chart draws it before the others are done."""
+    return plan_memory(on_mode=yielded, progress=progress, cancel=cancel, **options)
 
 
 def stem_targets(stems: dict[str, Path], folder: Path | str, track: str) -> dict[Path, Path]:

@@ -127,10 +127,6 @@ class EmptyState(QWidget):
         layout.addStretch(2)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_text(self, heading: str, text: str) -> None:
-        self.heading.setText(heading)
-        self.body.setText(text)
-
 
 NO_MODEL_TEXT = (
     "Open a TFSWA-UNet checkpoint (<b>.pt</b>, <b>.pth</b> or <b>.safetensors</b>) with "

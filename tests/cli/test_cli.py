@@ -18,6 +18,7 @@ from app.core.audio import io as audio
 from app.core.checkpoint import init_bundle, load_bundle, save_bundle
 from app.core.config import AudioConfig
 from app.core.info import metadata_rows
+from interrupts import interruptible
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,6 +112,7 @@ def test_separate_json(tmp_path, tiny_ckpt, wav, capsys):
     assert data[0]["outputs"]["vocals"].endswith("vocals.wav") and data[0]["speed"] > 0
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_ckpt):
     """A real process, a real SIGINT: the command exits 130 and no stem file remains."""
     x = np.random.default_rng(0).uniform(-0.3, 0.3, (2, 120 * 44100)).astype(np.float32)
@@ -119,7 +121,8 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_ckpt):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "app", "separate", str(long), "--model",
                              str(tiny_ckpt), "--out", str(out), "--threads", "1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=interruptible)
     deadline = time.time() + 60
     while time.time() < deadline and not list(out.rglob("*.partial")):
         time.sleep(0.05)
@@ -132,6 +135,7 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_ckpt):
     assert [p for p in out.rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_python_dash_m_app_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

@@ -36,6 +36,7 @@ def wav(tmp_path):
     return audio.write(tmp_path / "mix.wav", x, 44100, subtype="float")
 
 
+@pytest.mark.slow
 def test_export_onnx_prints_the_verification_table_and_separates(ckpt, wav, tmp_path, capsys):
     assert main(["export", str(ckpt), "--frames", "40", "--threads", "1"]) == 0
     out = capsys.readouterr().out
@@ -53,6 +54,7 @@ def test_export_onnx_prints_the_verification_table_and_separates(ckpt, wav, tmp_
     assert rate == 44100 and stem.shape[1] == int(1.5 * 44100)
 
 
+@pytest.mark.slow
 def test_export_torchscript_json_and_separate(ckpt, wav, tmp_path, capsys):
     target = tmp_path / "ts" / "model.pt"
     assert main(["export", str(ckpt), "--format", "torchscript", "--out", str(target),
@@ -77,6 +79,7 @@ def test_export_refuses_to_overwrite_and_bad_options(ckpt, tmp_path, capsys):
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_export_shows_stage_progress_on_the_terminal(ckpt, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "app", "export", str(ckpt), "--frames", "40",
                            "--no-simplify", "--threads", "1"],

@@ -22,6 +22,7 @@ def tiny_ckpt(tmp_path, tiny_config):
     return save_bundle(init_bundle("small", audio=audio, **sizes), tmp_path / "tiny.pt")
 
 
+@pytest.mark.slow
 def test_json_has_every_mode_and_the_largest_batch(tiny_ckpt, tmp_path, capsys):
     config = tmp_path / "cfg" / "training-config.json"
     assert main(["memory", str(tiny_ckpt), "--batch", "1,2,4", "--budget-gb", "0.5",

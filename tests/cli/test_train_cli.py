@@ -15,6 +15,7 @@ import torch
 
 from app.cli import main
 from app.core.checkpoint import load_bundle
+from interrupts import interruptible
 from stemdata import make_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,7 @@ def small_run(data, out, *extra, batch=("--batch", "1"), steps="2"):
             "--valid-seconds", "0.5", "--threads", "1", *extra]
 
 
+@pytest.mark.slow
 def test_train_writes_a_loadable_bundle_and_evaluate_reads_it(data, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(small_run(data, out)) == 0
@@ -63,6 +65,7 @@ def test_train_writes_a_loadable_bundle_and_evaluate_reads_it(data, tmp_path, ca
     assert result["median"]["oracle"]["vocals"] > result["median"]["mixture"]["vocals"]
 
 
+@pytest.mark.slow
 def test_resume_and_the_memory_tab_config(data, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -91,6 +94,7 @@ def test_bad_data_folder_is_reported(tmp_path, capsys):
     assert "contains no track folders" in err and "empty" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
     """A real process, a real SIGINT during training: exit 130, a resumable checkpoint."""
     out = tmp_path / "run"
@@ -98,7 +102,7 @@ def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "app", *small_run(data, out, "--log-every", "1",
                                                                       steps="500")],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=interruptible)
     log = out / "log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and '"kind": "step"' not in (log.read_text() if log.exists() else ""):
@@ -112,3 +116,21 @@ def test_ctrl_c_saves_the_progress_and_resume_continues(data, tmp_path):
     assert not list(out.glob(".*.partial"))
     assert main(["train", "--data", str(data), "--out", str(out), "--resume",
                  "--steps-per-epoch", "500", "--max-minutes", "0.01", "--json"]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"", b"\x80\x02", b"not a checkpoint at all"])
+def test_resume_from_an_empty_or_broken_checkpoint_is_one_line(data, tmp_path, content):
+    """A 0-byte checkpoint.pt (a run killed while writing with an old version, a full disk)
+    once ended in an IndexError traceback: an empty exception message had no first line."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "app", "train", "--data", str(data), "--out",
+                           str(out), "--resume"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    message = proc.stderr.strip().splitlines()[0]
+    assert message.startswith(f"error: {out / 'checkpoint.pt'}: ")
+    assert ("is empty (0 bytes)" if not content else "cannot be read") in message

@@ -72,6 +72,7 @@ def test_the_demo_model_separates_the_demo_song():
         assert model_db > 6.0, (name, model_db)
 
 
+@pytest.mark.slow
 def test_separate_without_a_model_uses_the_demo(tmp_path):
     mix = audio.load(resources.demo_song())[0][:, :3 * 44100]
     song = audio.write(tmp_path / "clip.wav", mix, 44100, subtype="float")

@@ -74,8 +74,10 @@ def test_a_vocals_only_model_uses_the_rest_of_the_mix_for_the_oracle(data):
     assert t.sdr["model"]["vocals"] == pytest.approx(sdr(vocals, 0.5 * mixture), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_an_onnx_export_scores_like_its_checkpoint(data, tmp_path, tiny_config):
-    export = pytest.importorskip("app.core.export")
+    from app.core import export
+
     sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
     bundle = init_bundle("small", audio=AUDIO, seed=3, **sizes)
     path = save_bundle(bundle, tmp_path / "m.pt")

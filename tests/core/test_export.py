@@ -70,6 +70,7 @@ def test_optimize_for_inference_folds_the_conv_bn_pairs_and_matches(tiny_model):
 
 # ----------------------------------------------------------------------------- ONNX
 
+@pytest.mark.slow
 def test_onnx_round_trip_dynamic_axes_and_metadata():
     bundle, result = exported("onnx")
     path = result.path
@@ -120,6 +121,7 @@ def test_verification_covers_other_batch_sizes_and_lengths():
     assert [s.name for s in result.stages] == ["prepare", "export", "simplify", "verify"]
 
 
+@pytest.mark.slow
 def test_custom_dynamic_axes_accept_the_original_names(tmp_path, tiny_model):
     out = tmp_path / "m.onnx"
     result = export_to_onnx(tiny_model, example(), out, simplify=False, threads=1,
@@ -168,6 +170,7 @@ def test_cancel_stops_between_steps_and_leaves_no_file(tmp_path, tiny_model, sta
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_dynamo_exporter_gives_a_dynamic_verified_graph(tmp_path, tiny_model):
     out = tmp_path / "dynamo.onnx"
     result = export_to_onnx(tiny_model, example(), out, exporter="dynamo",
@@ -210,6 +213,7 @@ class WithCummax(nn.Module):
         return torch.cummax(masks, dim=-1)[0]
 
 
+@pytest.mark.slow
 def test_unsupported_operator_says_what_to_try(tmp_path, tiny_model):
     out = tmp_path / "m.onnx"
     with pytest.raises(ExportError) as info:
@@ -256,6 +260,7 @@ def test_full_disk_while_writing_leaves_no_partial_file(tmp_path, tiny_model, mo
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_outputs_that_drift_fail_verification_and_leave_no_file(tmp_path, tiny_model, monkeypatch):
     def bad_fold(model):            # shifts the masks: the exported graph no longer matches
         model.head.bias.data += 0.5
@@ -272,6 +277,7 @@ def test_outputs_that_drift_fail_verification_and_leave_no_file(tmp_path, tiny_m
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_failing_simplifier_keeps_the_checked_graph_and_says_so(tmp_path, tiny_model,
                                                                    monkeypatch):
     def broken(proto):
@@ -309,6 +315,7 @@ def test_compare_outputs_reports_error_mse_and_snr():
 
 # ----------------------------------------------------------------------------- TorchScript
 
+@pytest.mark.slow
 def test_torchscript_round_trip_with_extra_files_and_other_shapes():
     bundle, result = exported("torchscript")
     assert result.passed and result.format == "torchscript" and result.method == "trace"
@@ -326,6 +333,7 @@ def test_torchscript_round_trip_with_extra_files_and_other_shapes():
     assert (2, 2, AUDIO.n_bins, 37) in shapes and (1, 2, AUDIO.n_bins, 100) in shapes
 
 
+@pytest.mark.slow
 def test_script_method_exports_the_model(tmp_path, tiny_model):
     out = tmp_path / "s.pt"
     result = export_to_torchscript(tiny_model, example(), out, method="script",

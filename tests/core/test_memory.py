@@ -132,6 +132,7 @@ def test_state_dict_is_unchanged_and_loads_both_ways(config):
     assert all(torch.equal(plain.state_dict()[k], v) for k, v in original.items())
 
 
+@pytest.mark.slow
 def test_eval_mode_and_disable_give_the_plain_exportable_network(config, tmp_path):
     model = _model(config).eval()
     wrapped = enable_gradient_checkpointing(model).eval()
@@ -217,6 +218,7 @@ def test_fp16_is_measured_as_bf16_on_cpu_with_the_same_bytes(config):
 
 @pytest.mark.parametrize("precision,checkpointing", [("fp32", False), ("fp32", True),
                                                      ("bf16", True)])
+@pytest.mark.slow
 def test_fit_extrapolates_to_a_direct_measurement(tiny_config, precision, checkpointing):
     """Measured at <= 2 x 36 frames, predicted at 3 x 259 frames, checked directly."""
     bundle = init_bundle("small", audio=AUDIO, **{
@@ -281,6 +283,7 @@ def test_max_batch_size_is_the_largest_that_fits(config):
     assert max_batch_size(1e-6, model, 0.5, audio=AUDIO, profile=profile) == 0
 
 
+@pytest.mark.slow
 def test_plan_reports_each_mode_as_it_is_ready_and_cancels(config):
     seen = []
     plan = plan_memory(_model(config), [1, 2, 8], 0.5, "bf16", "adam", 0.5, audio=AUDIO,

@@ -156,6 +156,7 @@ def test_cancel_leaves_no_track_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cancel_in_parallel_workers(tmp_path):
     token = CancelToken()
     timer = threading.Timer(0.5, token.cancel)

@@ -70,6 +70,7 @@ def test_thread_tuner_keeps_the_faster_thread_count():
     assert patient.history == [(6, 2), (19, 1)]
 
 
+@pytest.mark.slow
 def test_a_few_steps_reduce_the_loss_on_held_out_segments(data, tmp_path, tiny_config):
     trainer = Trainer(options(data, tmp_path / "run", tiny_config, lr=3e-3, batch_size=4))
     mixture, sources = map(torch.from_numpy, trainer.dataset.batch(10_000, 8))   # never trained on
@@ -88,6 +89,7 @@ def test_a_few_steps_reduce_the_loss_on_held_out_segments(data, tmp_path, tiny_c
     assert held_out_loss() < 0.95 * before
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(data, tmp_path, tiny_config):
     straight = train(options(data, tmp_path / "a", tiny_config))
     assert straight.steps == 6 and straight.stopped == "finished"
@@ -117,6 +119,7 @@ def test_resume_continues_exactly(data, tmp_path, tiny_config):
     assert straight.history[-1].valid_sdr == resumed.history[-1].valid_sdr
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_settings_and_fresh_runs_refuse_an_existing_one(data, tmp_path,
                                                                            tiny_config):
     train(options(data, tmp_path / "r", tiny_config, epochs=1))
@@ -128,6 +131,7 @@ def test_resume_refuses_other_settings_and_fresh_runs_refuse_an_existing_one(dat
     assert more.steps == 6                                     # epochs may change
 
 
+@pytest.mark.slow
 def test_max_minutes_stops_cleanly_and_saves(data, tmp_path, tiny_config):
     limit_s = 4.0
     result = train(options(data, tmp_path / "t", tiny_config, epochs=1, steps_per_epoch=5000,
@@ -174,7 +178,8 @@ def test_training_config_file(tmp_path, data, tiny_config):
 
 
 def test_gradient_checkpointing_and_bf16_train(data, tmp_path, tiny_config):
-    memory = pytest.importorskip("app.core.memory")
+    from app.core import memory
+
     o = options(data, tmp_path / "g", tiny_config, gradient_checkpointing=True,
                 checkpoint_attention=True, precision="bf16")
     trainer = Trainer(o)
@@ -186,6 +191,7 @@ def test_gradient_checkpointing_and_bf16_train(data, tmp_path, tiny_config):
     assert load_bundle(path).build() is not None
 
 
+@pytest.mark.slow
 def test_checkpoints_are_also_saved_between_epochs(data, tmp_path, tiny_config, monkeypatch):
     saved_at = []
     original = Trainer.save_state

@@ -25,11 +25,12 @@ def export_tab(loaded):
     return tab
 
 
+@pytest.mark.slow
 def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_tab, tiny_checkpoint,
                                                           song, tmp_path, wait_job, monkeypatch):
     window, tab = loaded, export_tab
-    assert tab.export_button.isEnabled() and not tab.notice.isVisible()
-    assert tab.path_edit.text() == str(tiny_checkpoint.with_suffix(".onnx"))
+    assert tab.form.export_button.isEnabled() and not tab.notice.isVisible()
+    assert tab.form.path_edit.text() == str(tiny_checkpoint.with_suffix(".onnx"))
     assert list(tab.stages.labels) == ["prepare", "export", "simplify", "verify"]
 
     seen_stages = []
@@ -40,24 +41,24 @@ def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_t
     assert any(s.get("verify") == "active" and s.get("export") == "done" for s in seen_stages)
     assert set(tab.stages.states.values()) == {"done"}
 
-    result = tab.result
+    result, shown = tab.result, tab.result_panel
     assert result.path == tiny_checkpoint.with_suffix(".onnx") and result.path.exists()
-    assert tab.verdict_kind == "pass" and "Verified" in tab.verdict.text()
-    assert tab.detail("Size") == human_bytes(result.path.stat().st_size)
-    assert tab.detail("Graph").startswith(f"{result.nodes:,} nodes")
-    assert "prepare" in tab.detail("Export time") and "verify" in tab.detail("Export time")
+    assert shown.verdict_kind == "pass" and "Verified" in shown.verdict.text()
+    assert shown.detail("Size") == human_bytes(result.path.stat().st_size)
+    assert shown.detail("Graph").startswith(f"{result.nodes:,} nodes")
+    assert "prepare" in shown.detail("Export time") and "verify" in shown.detail("Export time")
 
     checks = result.verification.checks
     assert len(checks) >= 5 and {c.shape[0] for c in checks} == {1, 2}
-    assert len(tab.chart.bar_heights("mse")) == len(checks) == len(tab.chart.bar_heights("snr"))
-    assert "2×37" in tab.chart.tick_labels() and "1×1000" in tab.chart.tick_labels()
-    assert tab.chart.limit_line.value() == pytest.approx(-5.0)
-    assert all(h > 0 for h in tab.chart.bar_heights("snr"))
+    assert len(shown.chart.bar_heights("mse")) == len(checks) == len(shown.chart.bar_heights("snr"))
+    assert "2×37" in shown.chart.tick_labels() and "1×1000" in shown.chart.tick_labels()
+    assert shown.chart.limit_line.value() == pytest.approx(-5.0)
+    assert all(h > 0 for h in shown.chart.bar_heights("snr"))
 
     opened = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
-    assert tab.open_folder_button.isEnabled()
-    tab.open_folder_button.click()
+    assert shown.open_folder_button.isEnabled()
+    shown.open_folder_button.click()
     assert opened == [QUrl.fromLocalFile(str(result.path.parent))]
 
     # the export is a variant of the workspace, listed (and usable) in the Separate tab
@@ -65,9 +66,10 @@ def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_t
     assert variant in window.workspace.variants and variant.kind == "onnx"
     assert variant.figures["verified"] is True
     separate = window.tab("Separate")
-    names = [separate.variant_combo.itemText(i) for i in range(separate.variant_combo.count())]
+    combo = separate.form.variant_combo
+    names = [combo.itemText(i) for i in range(combo.count())]
     assert variant.name in names
-    separate.variant_combo.setCurrentIndex(names.index(variant.name))
+    separate.form.variant_combo.setCurrentIndex(names.index(variant.name))
     window.open_audio(song(tmp_path / "song.wav", 1.5))
     wait_job(separate.read_job)
     separate.separate()
@@ -76,6 +78,7 @@ def test_export_verify_and_separate_with_the_new_variant(qtbot, loaded, export_t
     assert separate.view.result.backend == "ONNX FP32"
 
 
+@pytest.mark.slow
 def test_a_failed_verification_shows_the_failing_shapes_and_writes_nothing(
         qtbot, loaded, export_tab, tmp_path, wait_job, monkeypatch):
     window, tab = loaded, export_tab
@@ -86,33 +89,34 @@ def test_a_failed_verification_shows_the_failing_shapes_and_writes_nothing(
 
     monkeypatch.setattr(export_mod, "fold_batchnorms", bad_fold)
     target = tmp_path / "bad.onnx"
-    tab.simplify_check.setChecked(False)
-    tab.path_edit.setText(str(target))
+    tab.form.simplify_check.setChecked(False)
+    tab.form.path_edit.setText(str(target))
     before = list(window.workspace.variants)
     wait_job(tab.export(), timeout=180_000)
     assert tab.job.state is JobState.FAILED
-    assert tab.verdict_kind == "fail" and "verification failed" in tab.verdict.text()
+    shown = tab.result_panel
+    assert shown.verdict_kind == "fail" and "verification failed" in shown.verdict.text()
     assert tab.stages.states["verify"] == "failed" and tab.stages.states["export"] == "done"
-    assert tab.chart.report is not None and not tab.chart.report.passed
-    assert max(tab.chart.bar_heights("mse")) > 0
+    assert shown.chart.report is not None and not shown.chart.report.passed
+    assert max(shown.chart.bar_heights("mse")) > 0
     assert not window.banner.isVisible()      # the verdict on the tab shown says it all
-    assert "all 6 input shapes tested" in tab.verdict.text()
+    assert "all 6 input shapes tested" in shown.verdict.text()
     assert not target.exists() and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
     assert window.workspace.variants == before
-    assert not tab.open_folder_button.isEnabled() and not tab.details_box.isVisible()
+    assert not shown.open_folder_button.isEnabled() and not shown.details_box.isVisible()
 
 
 def test_format_choice_and_an_existing_file(qtbot, loaded, export_tab, tiny_checkpoint,
                                             monkeypatch):
     tab = export_tab
-    tab.format_combo.setCurrentIndex(tab.format_combo.findData("torchscript"))
-    assert tab.path_edit.text() == str(tiny_checkpoint.with_name("tiny-torchscript.pt"))
+    tab.form.format_combo.setCurrentIndex(tab.form.format_combo.findData("torchscript"))
+    assert tab.form.path_edit.text() == str(tiny_checkpoint.with_name("tiny-torchscript.pt"))
     assert list(tab.stages.labels) == ["prepare", "export", "freeze", "verify"]
-    assert tab.method_combo.isVisible() and not tab.opset_spin.isVisible()
-    tab.format_combo.setCurrentIndex(tab.format_combo.findData("onnx"))
-    tab.exporter_combo.setCurrentIndex(tab.exporter_combo.findData("dynamo"))
-    assert tab.opset_spin.minimum() == 18          # the dynamo exporter starts at opset 18
-    assert tab.opset_spin.value() == 20            # and defaults to 20 (a Gelu operator)
+    assert tab.form.method_combo.isVisible() and not tab.form.opset_spin.isVisible()
+    tab.form.format_combo.setCurrentIndex(tab.form.format_combo.findData("onnx"))
+    tab.form.exporter_combo.setCurrentIndex(tab.form.exporter_combo.findData("dynamo"))
+    assert tab.form.opset_spin.minimum() == 18          # the dynamo exporter starts at opset 18
+    assert tab.form.opset_spin.value() == 20            # and defaults to 20 (a Gelu operator)
     assert tab.options().onnx_opset == 20
 
     existing = tiny_checkpoint.with_suffix(".onnx")

@@ -23,8 +23,8 @@ def test_starts_without_a_model_and_says_how_to_open_one(window):
     assert "tfswa-studio init --out model.pt" in model_tab.empty.body.text()
     assert "Open checkpoint" in model_tab.empty.buttons[0].text()
     assert not separate_tab.notice.isHidden()
-    assert not separate_tab.separate_button.isEnabled()
-    assert not separate_tab.save_button.isEnabled()
+    assert not separate_tab.form.separate_button.isEnabled()
+    assert not separate_tab.form.save_button.isEnabled()
     assert "No model loaded" in window.model_label.text()
     assert window.size().width() == 1280 and window.size().height() == 820
 
@@ -40,10 +40,10 @@ def test_loading_a_checkpoint_fills_the_status_bar_and_the_model_tab(loaded, tin
     params = [int(model_tab.table.item(r, 2).text().replace(",", ""))
               for r in range(model_tab.table.rowCount())]
     assert sum(params) == bundle.n_parameters
-    summary = {model_tab.forms["Model"].itemAt(r, model_tab.forms["Model"].ItemRole.LabelRole)
-               .widget().text(): model_tab.forms["Model"].itemAt(
-                   r, model_tab.forms["Model"].ItemRole.FieldRole).widget().text()
-               for r in range(model_tab.forms["Model"].rowCount())}
+    summary = {model_tab.summary["Model"].form.itemAt(r, model_tab.summary["Model"].form.ItemRole.LabelRole)
+               .widget().text(): model_tab.summary["Model"].form.itemAt(
+                   r, model_tab.summary["Model"].form.ItemRole.FieldRole).widget().text()
+               for r in range(model_tab.summary["Model"].form.rowCount())}
     assert summary["Parameters:"].startswith(f"{bundle.n_parameters:,}")
     assert summary["File:"] == str(tiny_checkpoint)
     assert window.workspace.variants[0].kind == "pytorch"
@@ -192,7 +192,7 @@ def run_app_and_record(argv: list[str]) -> dict:
             if win.workspace.bundle is not None and tab.mixture is not None:
                 seen["model"] = win.workspace.bundle.path
                 seen["audio"] = tab.audio_path
-                seen["ready"] = tab.separate_button.isEnabled()
+                seen["ready"] = tab.form.separate_button.isEnabled()
                 win.close()
                 return
         QTimer.singleShot(50, check)
@@ -203,6 +203,7 @@ def run_app_and_record(argv: list[str]) -> dict:
     return seen
 
 
+@pytest.mark.slow
 def test_run_gui_opens_the_files_given_on_argv(qtbot, tmp_path, tiny_checkpoint, song):
     settings = tmp_path / "portable.ini"
     audio = song(tmp_path / "argv-song.wav", 1.0)

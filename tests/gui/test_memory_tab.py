@@ -34,15 +34,16 @@ def memory_tab(qtbot, window, tmp_path, tiny_config, wait_job):
     return open_
 
 
+@pytest.mark.slow
 def test_estimate_draws_each_mode_and_the_markers_follow_the_budget(
         qtbot, window, memory_tab, wait_job, tmp_path, monkeypatch):
     tab = memory_tab(AudioConfig(n_fft=256, hop_length=64, segment_seconds=0.5))
-    assert tab.estimate_button.isEnabled() and not tab.notice.isVisible()
-    assert tab.segment_spin.value() == pytest.approx(0.5)
-    assert not tab.save_button.isEnabled()
-    tab.batch_edit.setText("1,2,4,8,16")
-    tab.budget_spin.setValue(8)
-    tab.reserve_spin.setValue(0)
+    assert tab.setup.estimate_button.isEnabled() and not tab.notice.isVisible()
+    assert tab.setup.segment_spin.value() == pytest.approx(0.5)
+    assert not tab.breakdown.save_button.isEnabled()
+    tab.setup.batch_edit.setText("1,2,4,8,16")
+    tab.setup.budget_spin.setValue(8)
+    tab.setup.reserve_spin.setValue(0)
     job = tab.estimate()
     wait_job(job, timeout=120_000)
     assert job.state is JobState.DONE, job.message
@@ -57,33 +58,33 @@ def test_estimate_draws_each_mode_and_the_markers_follow_the_budget(
     assert chart.budget_line.value() == pytest.approx(8.0)
 
     # the markers sit at the largest batch that fits, and follow the budget
-    tab.budget_spin.setValue(0.25)
+    tab.setup.budget_spin.setValue(0.25)
     assert chart.budget_line.value() == pytest.approx(0.25)
     for col, result in enumerate(tab.results):
         best = result.max_batch_for(0.25)
         assert result.total(best) <= 0.25 * GiB < result.total(best + 1)
         assert chart.marker_position(result.mode) == pytest.approx((best, result.total(best) / GiB))
-        assert tab.table.item(5, col).text() == str(best)
+        assert tab.breakdown.table.item(5, col).text() == str(best)
     before = {m: chart.marker_position(m)[0] for m in chart.markers}
     assert len(before) == 4 and before["both"] > before["baseline"]
-    tab.budget_spin.setValue(0.5)                       # more memory: every marker moves right
+    tab.setup.budget_spin.setValue(0.5)                       # more memory: every marker moves right
     assert all(chart.marker_position(m)[0] > before[m] for m in before)
-    tab.reserve_spin.setValue(0.25)                     # keeping half free: back where they were
+    tab.setup.reserve_spin.setValue(0.25)                     # keeping half free: back where they were
     assert chart.budget_line.value() == pytest.approx(0.25)
     assert {m: chart.marker_position(m)[0] for m in chart.markers} == pytest.approx(before)
 
     # clicking a point selects it: the breakdown and the training config follow
     chart.point_clicked.emit("both", 8)
-    assert tab.selected == ("both", 8) and tab.batch_spin.value() == 8
+    assert tab.selected == ("both", 8) and tab.breakdown.batch_spin.value() == 8
     both = tab.results[3].estimate_at(8)
     col = 3
-    assert tab.table.item(3, col).text().split()[0] == f"{both.activations / 1024 ** 2:.1f}"
-    assert tab.table.horizontalHeaderItem(col).font().bold()
-    assert tab.save_button.isEnabled()
+    assert tab.breakdown.table.item(3, col).text().split()[0] == f"{both.activations / 1024 ** 2:.1f}"
+    assert tab.breakdown.table.horizontalHeaderItem(col).font().bold()
+    assert tab.breakdown.save_button.isEnabled()
     target = tmp_path / "out" / "training-config.json"
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(target), "Training config (*.json)"))
-    tab.save_button.click()
+    tab.breakdown.save_button.click()
     qtbot.waitUntil(target.exists, timeout=10_000)
     saved = load_training_config(target)
     assert (saved.gradient_checkpointing, saved.batch_size, saved.precision,
@@ -92,32 +93,32 @@ def test_estimate_draws_each_mode_and_the_markers_follow_the_budget(
 
 def test_modes_appear_while_measuring_and_cancel_stops(qtbot, window, memory_tab, wait_job):
     tab = memory_tab(AudioConfig())                      # full-size STFT: slower measuring
-    tab.batch_edit.setText("1-8")
+    tab.setup.batch_edit.setText("1-8")
     job = tab.estimate()
-    assert tab.cancel_button.isEnabled() and not tab.estimate_button.isEnabled()
+    assert tab.setup.cancel_button.isEnabled() and not tab.setup.estimate_button.isEnabled()
     # the first mode is drawn while the others are still being measured
     qtbot.waitUntil(lambda: len(tab.chart.line_names()) >= 1, timeout=60_000)
     assert job.running and len(tab.chart.line_names()) < 4
     assert tab.chart.markers                              # its largest-batch marker too
     asked = time.monotonic()
-    tab.cancel_button.click()
+    tab.setup.cancel_button.click()
     wait_job(job, timeout=10_000)
     assert job.state is JobState.CANCELLED
     assert time.monotonic() - asked < 3.0
     assert tab.progress_bar.format() == "Cancelled"
     assert 1 <= len(tab.chart.line_names()) < 4           # what was measured stays
-    assert tab.estimate_button.isEnabled() and not tab.cancel_button.isEnabled()
+    assert tab.setup.estimate_button.isEnabled() and not tab.setup.cancel_button.isEnabled()
 
 
 def test_without_a_model_the_tab_says_so(window):
     tab = window.tab("Memory")
-    assert tab.notice.isVisibleTo(tab) and not tab.estimate_button.isEnabled()
+    assert tab.notice.isVisibleTo(tab) and not tab.setup.estimate_button.isEnabled()
     assert tab.estimate() is None
 
 
 def test_bad_batch_sizes_are_reported(window, memory_tab):
     tab = memory_tab(AudioConfig(n_fft=256, hop_length=64, segment_seconds=0.5))
-    tab.batch_edit.setText("four")
+    tab.setup.batch_edit.setText("four")
     assert tab.estimate() is None
     assert "batch sizes" in window.banner.text()
-    assert math.isfinite(tab.segment_spin.value())
+    assert math.isfinite(tab.setup.segment_spin.value())

@@ -28,31 +28,32 @@ def files_under(folder):
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_separate_save_and_the_stems_sum_to_the_input(qtbot, loaded, song, tmp_path, wait_job,
                                                       monkeypatch):
     window = loaded
     mix_path = song(tmp_path / "song.wav", 2.5)
     tab = open_song(qtbot, window, mix_path, wait_job)
     assert window.tabs.currentWidget() is tab
-    assert tab.mixture is not None and tab.separate_button.isEnabled()
-    assert not tab.save_button.isEnabled()
-    assert tab.segment_spin.value() == pytest.approx(3.0)       # the bundle's segment
-    assert tab.overlap_spin.value() == 25
-    tab.exact_sum_check.setChecked(True)
+    assert tab.mixture is not None and tab.form.separate_button.isEnabled()
+    assert not tab.form.save_button.isEnabled()
+    assert tab.form.segment_spin.value() == pytest.approx(3.0)       # the bundle's segment
+    assert tab.form.overlap_spin.value() == 25
+    tab.form.exact_sum_check.setChecked(True)
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)
-    qtbot.keyClick(tab.overlap_spin, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(tab.form.overlap_spin, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert tab.separate_job is not None, "Ctrl+Return did not start the separation"
     job = wait_job(tab.separate_job)
     assert job.state is JobState.DONE, job.message
-    assert tab.save_button.isEnabled()
+    assert tab.form.save_button.isEnabled()
 
     # every track is drawn: waveform + spectrogram for the mixture and both stems, linked
     view = tab.stem_view
     assert len(view.plots) == 2 * 3 and len(view.images) == 3
     assert all(p.vb.linkedView(0) is view.plots[0].vb for p in view.plots[1:])
     assert all(img.image is not None and img.image.size > 0 for img in view.images)
-    assert [tab.track_combo.itemText(i) for i in range(tab.track_combo.count())] == \
+    assert [tab.transport.track_combo.itemText(i) for i in range(tab.transport.track_combo.count())] == \
         ["mixture", "vocals", "accompaniment"]
 
     out = tmp_path / "out"
@@ -90,27 +91,28 @@ def keep_torch_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_cancel_stops_within_a_second_and_leaves_no_file(qtbot, loaded, song, tmp_path, wait_job,
                                                          keep_torch_threads):
     window = loaded
     long_song = song(tmp_path / "long.wav", 90.0, rate=8000, channels=1)   # resampled to 44.1k
     tab = open_song(qtbot, window, long_song, wait_job)
-    tab.segment_spin.setValue(1.0)            # the token is checked after every segment
+    tab.form.segment_spin.setValue(1.0)            # the token is checked after every segment
     window.threads_spin.setValue(1)           # no OpenMP spinning on a busy 2-core machine
     tab.separate()
     job = tab.separate_job
     qtbot.waitUntil(lambda: job.fraction > 0.03, timeout=30_000)   # the model is running
     assert job.running, "the separation ended before it could be cancelled"
     clicked = time.perf_counter()
-    qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(tab.form.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not job.running, timeout=5000)
     waited = time.perf_counter() - clicked
     print(f"cancelled {waited:.3f} s after the click")
     assert waited < 1.0
     assert job.state is JobState.CANCELLED
     assert files_under(window.cache_dir("separate")) == []         # no stem, no .partial
-    assert tab.view is None and not tab.save_button.isEnabled()
-    assert tab.separate_button.isEnabled()                          # ready to go again
+    assert tab.view is None and not tab.form.save_button.isEnabled()
+    assert tab.form.separate_button.isEnabled()                          # ready to go again
     assert "cancelled" in window.dock.log_text()
 
 
@@ -124,26 +126,26 @@ def test_a_corrupt_audio_file_gives_a_message_and_the_app_stays_usable(
     assert window.banner.isVisible()
     assert "broken.wav" in window.banner.text() and "cannot be read as audio" in window.banner.text()
     assert "broken.wav" in window.dock.log_text()
-    assert tab.mixture is None and not tab.separate_button.isEnabled()
+    assert tab.mixture is None and not tab.form.separate_button.isEnabled()
     good = song(tmp_path / "good.wav", 1.0)
     open_song(qtbot, window, good, wait_job)
-    assert tab.mixture is not None and tab.separate_button.isEnabled()
+    assert tab.mixture is not None and tab.form.separate_button.isEnabled()
     assert window.settings.recent("audio") == [good.resolve()]
 
 
 def test_the_backend_list_follows_the_workspace_variants(qtbot, loaded, tmp_path):
     window = loaded
     tab = window.tab("Separate")
-    names = lambda: [tab.variant_combo.itemText(i) for i in range(tab.variant_combo.count())]
+    names = lambda: [tab.form.variant_combo.itemText(i) for i in range(tab.form.variant_combo.count())]
     assert names() == ["PyTorch FP32 (tiny)"]
     onnx = tmp_path / "tiny.onnx"
     onnx.write_bytes(b"stand-in")
     window.workspace.add_variant(Variant("ONNX FP32", "onnx", onnx))
     qtbot.waitUntil(lambda: names() == ["PyTorch FP32 (tiny)", "ONNX FP32"], timeout=2000)
-    tab.variant_combo.setCurrentIndex(1)
+    tab.form.variant_combo.setCurrentIndex(1)
     window.workspace.update_figures(window.workspace.variants[1], latency_ms=12.0)
-    qtbot.waitUntil(lambda: tab.variant_combo.count() == 2, timeout=2000)
-    assert tab.variant_combo.currentText() == "ONNX FP32"          # the choice is kept
+    qtbot.waitUntil(lambda: tab.form.variant_combo.count() == 2, timeout=2000)
+    assert tab.form.variant_combo.currentText() == "ONNX FP32"          # the choice is kept
 
 
 def test_playback_unavailable_is_said_and_nothing_else_breaks(qtbot, monkeypatch, qsettings,
@@ -159,14 +161,14 @@ def test_playback_unavailable_is_said_and_nothing_else_breaks(qtbot, monkeypatch
     qtbot.addWidget(window)
     window.show()
     tab = window.tab("Separate")
-    assert tab.playback_label.text().startswith("Playback unavailable: QtMultimedia cannot")
-    assert "libpulse" in tab.playback_label.text()
+    assert tab.transport.playback_label.text().startswith("Playback unavailable: QtMultimedia cannot")
+    assert "libpulse" in tab.transport.playback_label.text()
     wait_job(window.open_checkpoint(tiny_checkpoint))
     open_song(qtbot, window, song(tmp_path / "s.wav", 1.0), wait_job)
-    assert not tab.play_button.isEnabled()
+    assert not tab.transport.play_button.isEnabled()
     tab.toggle_playback()                                     # Space: says why, no crash
     assert "Playback unavailable" in window.dock.log_text()
-    assert tab.separate_button.isEnabled()
+    assert tab.form.separate_button.isEnabled()
     window.close()
 
 
@@ -176,17 +178,18 @@ def test_playback_on_this_machine(qtbot, loaded, song, tmp_path, wait_job):
     tab = open_song(qtbot, window, song(tmp_path / "p.wav", 2.0), wait_job)
     module, reason = playback.probe_playback()
     if module is None:
-        assert tab.playback_label.text() == f"Playback unavailable: {reason}"
-        assert not tab.play_button.isEnabled()
+        assert tab.transport.playback_label.text() == f"Playback unavailable: {reason}"
+        assert not tab.transport.play_button.isEnabled()
         return
-    qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(tab.transport.play_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.player.playing, timeout=5000)
-    assert tab.play_button.text() == "Pause"
-    qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
+    assert tab.transport.play_button.text() == "Pause"
+    qtbot.mouseClick(tab.transport.play_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not tab.player.playing, timeout=5000)
-    assert tab.play_button.text() == "Play"
+    assert tab.transport.play_button.text() == "Play"
 
 
+@pytest.mark.slow
 def test_the_playhead_seeks_in_every_plot(qtbot, loaded, song, tmp_path, wait_job):
     window = loaded
     tab = open_song(qtbot, window, song(tmp_path / "h.wav", 2.0), wait_job)
@@ -197,7 +200,7 @@ def test_the_playhead_seeks_in_every_plot(qtbot, loaded, song, tmp_path, wait_jo
     view._dragged(view.playheads[0])
     assert sought == [1.25]
     assert all(line.value() == pytest.approx(1.25) for line in view.playheads)
-    assert tab.time_label.text().startswith("0:01.2")
+    assert tab.transport.time_label.text().startswith("0:01.2")
     view.set_mode("waveform")
     assert len(view.plots) == 1 and view.playheads[0].value() == pytest.approx(1.25)
 
@@ -216,14 +219,14 @@ def test_play_pause_and_seek_with_the_real_player(qtbot, monkeypatch, qsettings,
     qtbot.addWidget(window)
     window.show()
     tab = window.tab("Separate")
-    assert tab.playback_label.text() == ""
+    assert tab.transport.playback_label.text() == ""
     open_song(qtbot, window, song(tmp_path / "play.wav", 3.0), wait_job)
-    assert tab.play_button.isEnabled()
-    qtbot.mouseClick(tab.play_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: tab.player.playing and tab.play_button.text() == "Pause", timeout=5000)
+    assert tab.transport.play_button.isEnabled()
+    qtbot.mouseClick(tab.transport.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.player.playing and tab.transport.play_button.text() == "Pause", timeout=5000)
     qtbot.waitUntil(lambda: tab.stem_view.position > 0.1, timeout=5000)   # the playhead moves
     tab.toggle_playback()                                                   # Space
-    qtbot.waitUntil(lambda: not tab.player.playing and tab.play_button.text() == "Play",
+    qtbot.waitUntil(lambda: not tab.player.playing and tab.transport.play_button.text() == "Play",
                     timeout=5000)
     view = tab.stem_view
     view.playheads[-1].setValue(2.0)
@@ -232,6 +235,7 @@ def test_play_pause_and_seek_with_the_real_player(qtbot, monkeypatch, qsettings,
     window.close()
 
 
+@pytest.mark.slow
 def test_a_song_with_its_true_stems_shows_the_sdr_of_each_stem(qtbot, loaded, tmp_path, wait_job):
     """A mixture.* beside vocals.* and accompaniment.* (the demo song's layout): after the
     separation every stem's label and the log give its SDR against the truth."""

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.core.jobs import CancelToken, UserError
+from app.core.jobs import UserError
 from app.gui.worker import Worker, WorkerState, accepted_keywords
 
 
@@ -26,13 +26,6 @@ def fail(*, progress, cancel, message="broken.wav: cannot be read"):
     raise UserError(message)
 
 
-def test_the_job_function_runs_without_any_thread():
-    seen = []
-    result = count_to(4, progress=lambda f, m: seen.append((f, m)), cancel=CancelToken())
-    assert result["counted"] == 4
-    assert seen[-1] == (1.0, "step 4/4")
-
-
 def test_run_sync_emits_the_same_sequence_in_the_calling_thread(qtbot):
     worker = Worker(count_to, n=3)
     order = []
@@ -47,12 +40,97 @@ def test_run_sync_emits_the_same_sequence_in_the_calling_thread(qtbot):
 
 def test_signals_arrive_in_strict_order_and_the_job_runs_off_the_ui_thread(qtbot):
     worker = Worker(count_to, n=2, step_s=0.02)   # shorter than one progress tick
+    results = []
+    worker.returned.connect(results.append)
     with qtbot.waitSignals([worker.started, worker.progress, worker.returned, worker.finished],
                            order="strict", timeout=5000):
         worker.start()
-    assert worker.result["counted"] == 2
-    assert worker.result["thread"] != threading.get_ident()
+    assert results[0]["counted"] == 2
+    assert results[0]["thread"] != threading.get_ident()
     assert worker.state is WorkerState.RETURNED
+    assert worker.result is None and worker.kwargs == {}    # handed over, not kept
+
+
+def squares(n, *, cancel, step_s=0.0):
+    """A generator job: each square is a partial result; the sum is the result."""
+    total = 0
+    for i in range(n):
+        if step_s:
+            time.sleep(step_s)
+        total += i * i
+        yield i * i
+    return total
+
+
+def test_a_generator_yields_each_partial_result_in_strict_order_then_returns(qtbot):
+    worker = Worker(squares, n=3)
+    got = []
+    worker.yielded.connect(got.append)
+    results = []
+    worker.returned.connect(results.append)
+    with qtbot.waitSignals([worker.started, worker.yielded, worker.yielded, worker.yielded,
+                            worker.returned, worker.finished], order="strict", timeout=5000):
+        worker.start()
+    assert got == [0, 1, 4] and results == [5]
+
+
+def test_run_sync_delivers_partial_results_before_the_result(qtbot):
+    order = []
+    worker = Worker(squares, n=4)
+    for name in ("started", "yielded", "returned", "finished"):
+        getattr(worker, name).connect(lambda *a, name=name: order.append((name, *a)))
+    assert worker.run_sync() == 14
+    assert order == [("started",), ("yielded", 0), ("yielded", 1), ("yielded", 4),
+                     ("yielded", 9), ("returned", 14), ("finished",)]
+
+
+def test_a_job_with_a_yielded_callback_hands_results_over_from_its_thread(qtbot):
+    def measure(*, yielded, progress):
+        for mode in ("baseline", "checkpointing"):
+            yielded((mode, threading.get_ident()))
+            progress(0.5, mode)
+        return "plan"
+
+    worker = Worker(measure)
+    got = []
+    worker.yielded.connect(got.append)
+    with qtbot.waitSignals([worker.started, worker.yielded, worker.yielded, worker.returned,
+                            worker.finished], order="strict", timeout=5000):
+        worker.start()
+    assert [mode for mode, _ in got] == ["baseline", "checkpointing"]
+    assert all(thread != threading.get_ident() for _, thread in got)
+
+
+def test_partial_results_come_in_timer_batches_and_none_is_lost(qtbot):
+    from PySide6.QtCore import QTimer
+
+    worker = Worker(squares, n=20_000)
+    got, batches = [], []
+
+    def arrived(value):
+        if not batches or batches[-1] is None:     # the first of a batch: count it, and
+            batches.append(len(got))               # mark where the event loop runs again
+            QTimer.singleShot(0, lambda: batches.append(None))
+        got.append(value)
+
+    worker.yielded.connect(arrived)
+    with qtbot.waitSignal(worker.finished, timeout=20_000):
+        worker.start()
+    assert got == [i * i for i in range(20_000)]
+    starts = [b for b in batches if b is not None]
+    assert 1 <= len(starts) < 100          # 20,000 results, a handful of UI wake-ups
+
+
+def test_cancel_stops_a_generator_between_yields_after_what_it_gave(qtbot):
+    worker = Worker(squares, n=1_000_000, step_s=0.005)
+    got = []
+    worker.yielded.connect(got.append)
+    with qtbot.waitSignal(worker.yielded, timeout=5000):
+        worker.start()
+    with qtbot.waitSignals([worker.aborted, worker.finished], order="strict", timeout=3000):
+        worker.cancel()
+    assert got == [i * i for i in range(len(got))] and 0 < len(got) < 1_000_000
+    assert worker.state is WorkerState.ABORTED
 
 
 def test_progress_is_throttled_by_the_timer_not_per_callback(qtbot):
@@ -113,6 +191,7 @@ def test_plain_functions_get_only_the_keywords_they_take(qtbot):
 
     assert accepted_keywords(plain) == set()
     assert accepted_keywords(count_to) == {"progress", "cancel"}
+    assert accepted_keywords(squares) == {"cancel"}
     assert Worker(plain, path="x.pt").run_sync() == "loaded x.pt"
 
 

@@ -5,7 +5,7 @@ display size and never on the file's length: a 60-minute song costs the same few
 as a 3-second clip. The GUI calls :func:`track_display` in its worker thread and only hands
 the arrays to its plots.
 
-Arrays: audio blocks are ``(channels, samples)`` float32 as everywhere in core; the
+Arrays: audio blocks are ``(C, L)`` float32 as everywhere in core; the
 envelope is ``(points,)`` per bound; the spectrogram is ``(bands, columns)`` in dB, rows from
 low to high frequency, columns spanning ``0 .. duration`` seconds.
 """
@@ -21,6 +21,7 @@ import numpy as np
 
 from ..jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
 from .io import AudioReader, probe
+from .spectral import hann_window, windowed_rfft
 
 READ_BLOCK = 1 << 16
 FLOOR_DB = -120.0
@@ -80,7 +81,7 @@ class EnvelopeAccumulator:
         self.position = 0
 
     def add(self, block: np.ndarray) -> None:
-        """``block``: ``(channels, samples)``."""
+        """``block``: ``(C, L)``."""
         n = block.shape[-1]
         if n == 0:
             return
@@ -152,8 +153,8 @@ class SpectrogramAccumulator:
         bands = min(int(bands), self.n_fft // 2 + 1)
         self.weights, self.frequencies = band_matrix(self.n_fft, self.sample_rate, bands, scale)
         self.scale = scale
-        self.window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
-        self.gain = (2.0 / self.window.sum()) ** 2        # a full-scale sine peaks at 0 dB
+        # a full-scale sine peaks at 0 dB
+        self.gain = (2.0 / float(hann_window(self.n_fft).sum(dtype=np.float64))) ** 2
         self.sums = np.zeros((self.columns, bands), dtype=np.float64)
         self.counts = np.zeros(self.columns, dtype=np.int64)
         self._carry = np.zeros(self.n_fft // 2, dtype=np.float32)   # centring pad
@@ -171,7 +172,7 @@ class SpectrogramAccumulator:
         count = 0 if buffer.size < self.n_fft else (buffer.size - self.n_fft) // self.hop + 1
         if count:
             frames = np.lib.stride_tricks.sliding_window_view(buffer, self.n_fft)[::self.hop][:count]
-            spectrum = np.fft.rfft(frames * self.window, axis=1)
+            spectrum = windowed_rfft(frames)
             power = (spectrum.real ** 2 + spectrum.imag ** 2) * self.gain
             self._pool(power @ self.weights)
         self._carry = buffer[count * self.hop:].copy()

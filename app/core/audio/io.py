@@ -2,7 +2,7 @@
 
 Reading goes through soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile knows);
 resampling through soxr, streamed so that long files never sit in memory whole. Audio arrays
-inside the app are ``(channels, samples)`` float32, always stereo: mono becomes two identical
+inside the app are ``(C, L)`` float32, always stereo: mono becomes two identical
 channels, more than two channels are downmixed (with a warning).
 """
 
@@ -93,7 +93,7 @@ def downmix_matrix(channels: int) -> np.ndarray:
 
 
 def to_stereo(block: np.ndarray) -> np.ndarray:
-    """``(samples, channels)`` as read by soundfile -> ``(2, samples)`` float32."""
+    """``(L, C)`` as read by soundfile -> ``(C, L)`` float32."""
     block = np.asarray(block, dtype=np.float32)
     if block.ndim == 1:
         block = block[:, None]
@@ -135,7 +135,7 @@ class AudioReader:
         return int(round(self.info.frames * self.sample_rate / self.info.sample_rate))
 
     def read(self, frames: int) -> np.ndarray:
-        """Up to ``frames`` source frames, resampled: ``(2, n)``; ``n == 0`` at the end."""
+        """Up to ``frames`` source frames, resampled: ``(C, L)``; ``L == 0`` at the end."""
         if self._done:
             return np.zeros((2, 0), dtype=np.float32)
         try:
@@ -170,7 +170,7 @@ class AudioReader:
 
 def load(path: Path | str, sample_rate: Optional[int] = None,
          on_warning: Optional[Callable[[str], None]] = None) -> tuple[np.ndarray, int]:
-    """Read a whole file as ``(2, samples)`` float32, resampled to ``sample_rate`` if given."""
+    """Read a whole file as ``(C, L)`` float32, resampled to ``sample_rate`` if given."""
     info = probe(path)
     rate = int(sample_rate or info.sample_rate)
     blocks = []
@@ -230,7 +230,7 @@ class AudioWriter:
         self.frames = 0
 
     def write(self, block: np.ndarray, last: bool = False) -> None:
-        """``block``: ``(channels, samples)``; ``last`` flushes the resampler's tail."""
+        """``block``: ``(C, L)``; ``last`` flushes the resampler's tail."""
         if self._resampler is not None:
             block = self._resampler.resample_chunk(
                 np.ascontiguousarray(np.asarray(block, dtype=np.float32).T), last=last).T
@@ -272,7 +272,7 @@ class AudioWriter:
 
 def write(path: Path | str, audio: np.ndarray, sample_rate: int, fmt: Optional[str] = None,
           subtype: Optional[str] = None, overwrite: bool = False) -> Path:
-    """Write a whole ``(channels, samples)`` array atomically."""
+    """Write a whole ``(C, L)`` array atomically."""
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".") or "wav"
     audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))

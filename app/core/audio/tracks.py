@@ -11,7 +11,7 @@ model's sources do not cover the whole mix (a vocals-only model), the uncovered 
 as one extra non-target component, ``residual``, so that every mixture is still the sum of
 all components. Only the requested frames are read from each file (random access).
 
-Shapes: a mixture is ``(channels, samples)``; sources are ``(sources, channels, samples)``.
+Shapes: a mixture is ``(C, L)``; sources are ``(S, C, L)``.
 """
 
 from __future__ import annotations
@@ -175,12 +175,12 @@ def _make_track(folder: Path, files: dict[str, Path], sources: Sequence[str],
 
 
 def read_frames(path: Path, start: int, frames: int) -> np.ndarray:
-    """``frames`` frames from ``start`` as stereo ``(2, frames)`` float32, zero-padded past
+    """``frames`` frames from ``start`` as stereo ``(C, L)`` float32, zero-padded past
     the end. Only the requested part of the file is decoded."""
     try:
         with sf.SoundFile(str(path)) as f:
             f.seek(start)
-            raw = f.read(frames, dtype="float32", always_2d=True)      # (n, channels)
+            raw = f.read(frames, dtype="float32", always_2d=True)      # (L, C)
     except Exception as exc:
         raise UserError(f"reading frames {start}..{start + frames} failed ({exc})", path,
                         "The file is probably truncated or corrupt.") from exc
@@ -227,7 +227,7 @@ class TrackSet:
                 TrackSet(self.tracks[-count:], self.sources))
 
     def read(self, track: int, component: str, start: int, frames: int) -> np.ndarray:
-        """One component of a track, ``(2, frames)`` from ``start``."""
+        """One component of a track, ``(C, L)`` from ``start``."""
         t = self.tracks[track]
         recipe = t.recipes.get(component)
         if recipe is None:                     # a track whose sources cover the whole mix

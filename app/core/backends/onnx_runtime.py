@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..artifacts import audio_config_from
-from ..jobs import UserError
+from ..jobs import UserError, first_line
 from .registry import Backend, BackendLoader, default_threads, register_loader
 
 ONNX_SUFFIX = ".onnx"
@@ -52,8 +52,7 @@ def open_session(path: Path | str, threads: Optional[int] = None, providers=None
         return ort.InferenceSession(str(path), session_options(threads),
                                     providers=providers or ["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidProtobuf, ...)
-        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot be opened by ONNX Runtime ({text})", path,
+        raise UserError(f"cannot be opened by ONNX Runtime ({first_line(exc)})", path,
                         "The file may be truncated or not an ONNX model; export it again."
                         ) from None
 

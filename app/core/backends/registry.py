@@ -1,7 +1,7 @@
 """One small interface over every runnable variant of a model.
 
-A backend maps mixture magnitudes ``(batch, channels, bins, frames)`` float32 to masks
-``(batch, sources, channels, bins, frames)`` float32, both numpy arrays, and describes itself
+A backend maps mixture magnitudes ``(B, C, F, T)`` float32 to masks
+``(B, S, C, F, T)`` float32, both numpy arrays, and describes itself
 (name, precision, file size, provider) and the audio config it expects. Separation, comparison
 and benchmarking take any backend, so every variant is treated alike.
 

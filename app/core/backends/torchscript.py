@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from ..artifacts import TORCHSCRIPT_EXTRA_FILE, audio_config_from
-from ..jobs import UserError
+from ..jobs import UserError, first_line
 from .registry import Backend, BackendLoader, register_loader, set_torch_threads
 
 
@@ -53,8 +53,7 @@ def load_torchscript(path: Path):
     try:
         module = torch.jit.load(str(path), map_location="cpu").eval()
     except (RuntimeError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "no details"
-        raise UserError(f"cannot be loaded as TorchScript ({first})", path) from None
+        raise UserError(f"cannot be loaded as TorchScript ({first_line(exc)})", path) from None
     try:
         return torch.jit.optimize_for_inference(module)
     except RuntimeError:

@@ -39,8 +39,8 @@ REFERENCES = ("model", "mixture", "oracle")
 
 def oracle_ratio_mask(mixture: np.ndarray, components: np.ndarray, audio: AudioConfig,
                       power: float = 2.0, chunk_seconds: float = 30.0) -> np.ndarray:
-    """The ideal ratio mask's estimates ``(components, 2, samples)`` of a ``(2, samples)``
-    mixture from its true ``(components, 2, samples)`` parts.
+    """The ideal ratio mask's estimates ``(S, C, L)`` of a ``(C, L)``
+    mixture from its true ``(S, C, L)`` parts.
 
     Computed in chunks of ``chunk_seconds`` with margins of at least ``n_fft`` samples, so
     memory stays bounded for long tracks; the result equals the whole-signal computation
@@ -54,8 +54,8 @@ def oracle_ratio_mask(mixture: np.ndarray, components: np.ndarray, audio: AudioC
     for a in range(0, total, chunk):
         b = min(a + chunk, total)
         lo, hi = max(0, a - margin), min(total, b + margin)
-        spec = stft(mixture[:, lo:hi], n_fft, hop)                      # (2, F, T)
-        mags = np.abs(stft(components[:, :, lo:hi], n_fft, hop)) ** power  # (C, 2, F, T)
+        spec = stft(mixture[:, lo:hi], n_fft, hop)                      # (C, F, T)
+        mags = np.abs(stft(components[:, :, lo:hi], n_fft, hop)) ** power  # (S, C, F, T)
         masks = mags / np.maximum(mags.sum(axis=0, keepdims=True), 1e-12)
         est = istft(masks * spec[None], n_fft, hop, hi - lo)
         out[:, :, a:b] = est[:, :, a - lo:b - lo]
@@ -115,7 +115,7 @@ def evaluate(model: Path | str | Backend, data: Path | str, *, tracks: Optional[
         cancel.check()
         report = scaled_progress(progress, i / total, (i + 1) / total)
         report(0.0, f"{track.name}: reading")
-        parts = trackset.read_sources(i)                           # (C, 2, N)
+        parts = trackset.read_sources(i)                           # (S, C, L)
         mixture = trackset.read_mixture(i)
         refs = parts[:len(sources)]
         separating = scaled_progress(report, 0.0, 0.8)

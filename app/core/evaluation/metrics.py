@@ -18,25 +18,31 @@ from typing import Optional
 
 import numpy as np
 
-from ..jobs import UserError
+from ..jobs import UserError, first_line
 
 EPS = 1e-7
 METHODS = ("mdx", "museval")
 
 
-def sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = EPS) -> np.ndarray:
-    """Utterance-level SDR in dB over the last two axes ``(channels, samples)``.
+def sdr_from_energies(signal: "float | np.ndarray", error: "float | np.ndarray",
+                      eps: float = EPS) -> "float | np.ndarray":
+    """The SDR formula itself, in dB, from the reference's energy ``sum s^2`` and the error's
+    ``sum (s - s_hat)^2`` (so a file scored block by block uses the same formula)."""
+    return 10.0 * np.log10((signal + eps) / (error + eps))
 
-    ``reference`` and ``estimate``: ``(..., channels, samples)``; returns ``(...)`` float64
+
+def sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """Utterance-level SDR in dB over the last two axes ``(C, L)``.
+
+    ``reference`` and ``estimate``: ``(..., C, L)``; returns ``(...)`` float64
     (a float for a single stem).
     """
     ref = np.asarray(reference, dtype=np.float64)
     est = np.asarray(estimate, dtype=np.float64)
     if ref.shape != est.shape:
         raise ValueError(f"reference {ref.shape} and estimate {est.shape} differ in shape")
-    num = np.sum(ref * ref, axis=(-2, -1)) + eps
-    den = np.sum((ref - est) ** 2, axis=(-2, -1)) + eps
-    return 10.0 * np.log10(num / den)
+    return sdr_from_energies(np.sum(ref * ref, axis=(-2, -1)),
+                             np.sum((ref - est) ** 2, axis=(-2, -1)), eps)
 
 
 def museval_problem() -> Optional[str]:
@@ -47,7 +53,7 @@ def museval_problem() -> Optional[str]:
     try:
         import museval  # noqa: F401
     except Exception as exc:  # stempeg raises RuntimeError when ffmpeg is missing
-        return f"museval is installed but cannot be imported ({str(exc).splitlines()[0]})"
+        return f"museval is installed but cannot be imported ({first_line(exc)})"
     return None
 
 
@@ -66,7 +72,7 @@ def require_museval() -> None:
 
 def bsseval_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
                 window_s: float = 1.0) -> np.ndarray:
-    """BSSEval v4 SDR per source: ``(sources, channels, samples)`` -> ``(sources,)``, the
+    """BSSEval v4 SDR per source: ``(S, C, L)`` -> ``(S,)``, the
     median over windows of ``window_s`` seconds (NaN where every window was silent, and for a
     source whose reference is silent throughout, which BSSEval cannot score)."""
     require_museval()
@@ -87,7 +93,7 @@ def bsseval_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
 
 def stem_sdr(reference: np.ndarray, estimate: np.ndarray, method: str = "mdx",
              sample_rate: Optional[int] = None) -> np.ndarray:
-    """SDR per source of ``(sources, channels, samples)`` arrays by ``method`` ("mdx" or
+    """SDR per source of ``(S, C, L)`` arrays by ``method`` ("mdx" or
     "museval")."""
     if method == "mdx":
         return sdr(reference, estimate)

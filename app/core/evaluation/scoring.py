@@ -16,7 +16,7 @@ import numpy as np
 
 from ..audio.io import AudioReader
 from ..jobs import CancelToken, ProgressFn, ensure_token, no_progress
-from .metrics import EPS
+from .metrics import sdr_from_energies
 
 REFERENCE_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff")
 BLOCK = 1 << 17
@@ -58,7 +58,7 @@ def stem_file_sdr(reference: Path, estimate: Path, sample_rate: int,
             carry_r, carry_e = r[:, n:], e[:, n:]
             if ref.finished or est.finished:
                 break
-    return 10.0 * np.log10((signal + EPS) / (error + EPS))
+    return float(sdr_from_energies(signal, error))
 
 
 def score_stems(estimates: dict[str, Path], references: dict[str, Path], sample_rate: int, *,

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from ..artifacts import INPUT_NAME, OUTPUT_NAME
-from .errors import ExportError, first_line, strip_ansi
+from ..jobs import first_line, strip_ansi
+from .errors import ExportError
 
 # Per exporter. The dynamo exporter writes GELU as Erf arithmetic below opset 20, which
 # ONNX Runtime 1.32 leaves unfused (its medium-preset session ran 20 % slower at opset 18);

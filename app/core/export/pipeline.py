@@ -35,10 +35,11 @@ from ..checkpoint import ModelBundle
 from ..config import AudioConfig, default_audio
 from ..files import atomic_path, check_writable, describe_os_error
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
+from ..jobs import first_line
 from ..model import use_fixed_shapes
 from ..model.optimize import (FOLDABLE, fold_batchnorms, optimize_for_inference,
                               prepare_for_mobile)
-from .errors import ExportError, VerificationFailed, first_line
+from .errors import ExportError, VerificationFailed
 from .onnx import (DEFAULT_OPSET, DEFAULT_OPSETS, ONNX_EXPORTERS, OPSET_RANGE, check_onnx_choice,
                    check_onnx_file, exporter_failure, fill_resize_roi, fix_io_and_metadata,
                    normalize_dynamic_axes, onnx_operator_counts, run_onnx_exporter)

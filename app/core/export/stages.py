@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from ..jobs import ProgressFn, scaled_progress
-from .errors import first_line
+from ..jobs import first_line
 from .verify import VerificationReport, check_verification, verification_shapes
 
 

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ..artifacts import TORCHSCRIPT_EXTRA_FILE
-from .errors import ExportError, first_line
+from ..jobs import first_line
+from .errors import ExportError
 
 TORCHSCRIPT_METHODS = ("trace", "script")
 

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from ..jobs import CancelToken, ProgressFn, ensure_token, no_progress
-from .errors import ExportError, VerificationFailed, first_line
+from ..jobs import first_line
+from .errors import ExportError, VerificationFailed
 
 MSE_LIMIT = 1e-5
 VERIFY_FRAMES = (1, 37, 259, 1000)
@@ -29,7 +30,7 @@ VERIFY_FRAMES = (1, 37, 259, 1000)
 
 @dataclass
 class ShapeCheck:
-    """The artifact against PyTorch on one input shape ``(batch, channels, bins, frames)``."""
+    """The artifact against PyTorch on one input shape ``(B, C, F, T)``."""
     shape: list[int]
     max_abs_error: float
     mse: float
@@ -56,10 +57,6 @@ class VerificationReport:
     @property
     def worst_mse(self) -> float:
         return max((c.mse for c in self.checks), default=float("nan"))
-
-    @property
-    def worst_max_abs_error(self) -> float:
-        return max((c.max_abs_error for c in self.checks), default=float("nan"))
 
     @property
     def min_snr_db(self) -> float:

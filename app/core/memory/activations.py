@@ -7,7 +7,7 @@ checkpointed blocks save again when they are recomputed in backward. The peak of
 is the activation term of a memory estimate.
 
 Measuring a large batch directly is slow, so :func:`profile_activations` measures seven small
-(batch, frames) points and fits the model's exact shape dependence (:func:`_frame_features`:
+(B, T) points and fits the model's exact shape dependence (:func:`_frame_features`:
 linear in the batch; linear in frames apart from time attention, quadratic in the
 bottleneck's frames; Swin window padding); the resulting :class:`ActivationProfile` answers
 for any size at once. On a CUDA device the allocator's own peak

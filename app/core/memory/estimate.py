@@ -83,10 +83,6 @@ class MemoryEstimate:
     method: str
     device: str
 
-    @property
-    def total_gb(self) -> float:
-        return self.total / GiB
-
 
 def static_memory(model: nn.Module, optimizer: str) -> tuple[int, int, int]:
     """``(parameters, gradients, optimizer_state)`` bytes. Parameters and their gradients

@@ -8,15 +8,13 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from ..files import atomic_path
 from ..jobs import UserError
 from ..model.waveform import PRECISIONS
 
 TRAINING_CONFIG_NAME = "training-config.json"
-_TRAINING_KEYS = {"gradient_checkpointing": bool, "checkpoint_attention": bool,
-                  "batch_size": int, "precision": str, "segment_seconds": float}
 
 
 @dataclass
@@ -31,7 +29,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for key, kind in _TRAINING_KEYS.items():
+        for key, kind in training_fields().items():
             value = getattr(self, key)
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
@@ -50,7 +48,13 @@ class TrainingConfig:
             raise UserError("invalid training config: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in _TRAINING_KEYS}
+        return {key: getattr(self, key) for key in training_fields()}
+
+
+def training_fields() -> dict[str, type]:
+    """The fields of :class:`TrainingConfig` and their types, in order: the one list that the
+    file format, its checks and the trainer's options (same names) follow."""
+    return get_type_hints(TrainingConfig)
 
 
 def save_training_config(config: TrainingConfig, path: Path | str, overwrite: bool = False) -> Path:
@@ -80,8 +84,8 @@ def load_training_config(path: Path | str) -> TrainingConfig:
         raise UserError(f"is not valid JSON (line {exc.lineno}: {exc.msg})", path) from None
     if not isinstance(raw, dict):
         raise UserError(f"must hold a JSON object, not {type(raw).__name__}", path)
-    missing = sorted(set(_TRAINING_KEYS) - set(raw))
-    unknown = sorted(set(raw) - set(_TRAINING_KEYS))
+    missing = sorted(set(training_fields()) - set(raw))
+    unknown = sorted(set(raw) - set(training_fields()))
     if missing or unknown:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
                 ([f"unknown {', '.join(unknown)}"] if unknown else [])

@@ -17,13 +17,13 @@ MASK_VALUE = -1.0e4
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Self-attention on ``x`` of shape ``(batch, tokens, dim)``.
+    """Self-attention on ``x`` of shape ``(B, N, D)``.
 
-    ``bias`` is an additive term broadcastable to ``(batch, heads, tokens, tokens)``
-    (relative position bias, window masks), or a 5-D ``(1, windows, heads, tokens, tokens)``
-    term for a batch made of ``batch / windows`` maps of ``windows`` windows each (Swin): the
-    scores are viewed as ``(maps, windows, heads, tokens, tokens)`` for the addition, so the
-    bias is never expanded over the batch (no Expand node in an exported graph).
+    ``bias`` is an additive term broadcastable to ``(B, heads, N, N)`` (relative position
+    bias, window masks), or a 5-D ``(1, windows, heads, N, N)`` term for a batch made of
+    ``B / windows`` maps of ``windows`` windows each (Swin): the scores are viewed as
+    ``(maps, windows, heads, N, N)`` for the addition, so the bias is never expanded over the
+    batch (no Expand node in an exported graph).
     """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0):
@@ -43,7 +43,7 @@ class MultiHeadSelfAttention(nn.Module):
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         # unbind, not qkv[0..2]: one Split in ONNX instead of three Gathers (which CoreML's
         # ML Program lacks).
-        q, k, v = qkv.unbind(0)  # (batch, heads, tokens, head_dim)
+        q, k, v = qkv.unbind(0)  # (B, heads, N, D/heads)
         scores = torch.matmul(q * self.scale, k.transpose(-2, -1))
         if bias is not None and bias.dim() == 5:
             windows = bias.shape[1]

@@ -10,7 +10,7 @@ from torch import nn
 class ResBlock(nn.Module):
     """The paper's residual block: (BN, GELU, 3x3 conv) twice, plus a 1x1 conv shortcut.
 
-    ``(batch, in_ch, freq, frames) -> (batch, out_ch, freq, frames)``.
+    ``(B, C_in, F, T) -> (B, C_out, F, T)``.
     """
 
     def __init__(self, in_ch: int, out_ch: int):

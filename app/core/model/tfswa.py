@@ -1,6 +1,6 @@
 """The TFSWA bottleneck: time-sequence, frequency-sequence and shifted-window attention.
 
-All modules here take and return feature maps of shape ``(batch, channels, freq, frames)``.
+All modules here take and return feature maps of shape ``(B, C, F, T)``.
 Shapes are read from the input at run time and nothing branches on tensor values, so the
 modules trace, script and export with dynamic batch and frame axes.
 
@@ -40,9 +40,9 @@ class SequenceAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, nf, nt = x.shape
-        if self.along_time:  # (b, c, f, t) -> (b*f, t, c)
+        if self.along_time:  # (B, C, F, T) -> (B*F, T, C)
             seq = x.permute(0, 2, 3, 1).reshape(b * nf, nt, c)
-        else:                # (b, c, f, t) -> (b*t, f, c)
+        else:                # (B, C, F, T) -> (B*T, F, C)
             seq = x.permute(0, 3, 2, 1).reshape(b * nt, nf, c)
         seq = seq + self.attn(self.norm1(seq))
         seq = seq + self.ffn(self.norm2(seq))
@@ -52,7 +52,7 @@ class SequenceAttention(nn.Module):
 
 
 def window_partition(x: torch.Tensor, wf: int, wt: int) -> torch.Tensor:
-    """``(batch, F, T, C)`` with F, T multiples of the window -> ``(batch*windows, wf*wt, C)``.
+    """``(B, F, T, C)`` with F, T multiples of the window -> ``(B*windows, wf*wt, C)``.
 
     Batch and window rows stay merged in one axis (they are never permuted apart), so no
     tensor has more than 5 dimensions: CoreML handles rank <= 5 only.
@@ -146,14 +146,14 @@ class SwinLayer(nn.Module):
         wf, wt = self.wf, self.wt
         pad_f = (wf - nf % wf) % wf
         pad_t = (wt - nt % wt) % wt
-        h = x.permute(0, 2, 3, 1)                                  # (b, f, t, c)
+        h = x.permute(0, 2, 3, 1)                                  # (B, F, T, C)
         if self.fixed_shapes:
             y = zero_pad_end(zero_pad_end(self.norm1(h), 1, pad_f), 2, pad_t)
         else:
             y = F.pad(self.norm1(h), (0, 0, 0, pad_t, 0, pad_f))
         pf, pt = nf + pad_f, nt + pad_t
         y = torch.roll(y, shifts=(-self.sf, -self.st), dims=(1, 2))
-        windows = window_partition(y, wf, wt)                     # (b*nW, N, c)
+        windows = window_partition(y, wf, wt)                     # (B*nW, N, C)
         n = wf * wt
         mask = shifted_window_mask(pf, pt, nf, nt, (wf, wt), (self.sf, self.st), x.device)
         rel = self.rel_bias[self.rel_index].reshape(n, n, self.heads).permute(2, 0, 1)
@@ -168,7 +168,7 @@ class SwinLayer(nn.Module):
 
 class TFSWABlock(nn.Module):
     """One bottleneck block: a depthwise-conv position encoding, TSA, FSA, then the Swin pair
-    (W-MSA, SW-MSA). ``(batch, dim, freq, frames)`` in and out."""
+    (W-MSA, SW-MSA). ``(B, C, F, T)`` in and out."""
 
     def __init__(self, dim: int, heads: int, window: tuple[int, int], mlp_ratio: float,
                  dropout: float):

@@ -13,8 +13,8 @@ from .tfswa import TFSWABlock, zero_pad_end
 
 
 class TFSWAUNet(nn.Module):
-    """``(batch, channels, freq_bins, frames)`` mixture magnitude ->
-    ``(batch, sources, channels, freq_bins, frames)`` masks in [0, 1].
+    """``(B, C, F, T)`` mixture magnitude ->
+    ``(B, S, C, F, T)`` masks in [0, 1].
 
     Any number of frames >= 1 and any bin count: the input is zero-padded internally
     (frequency to a multiple of ``subbands * 2**(levels-1)``, frames to ``2**(levels-1)``)
@@ -54,7 +54,7 @@ class TFSWAUNet(nn.Module):
         return out
 
     def split_subbands(self, x: torch.Tensor) -> torch.Tensor:
-        """``(b, c, f, t)`` with f a multiple of the sub-band count -> ``(b, c*k, f/k, t)``,
+        """``(B, C, F, T)`` with F a multiple of the sub-band count K -> ``(B, C*K, F/K, T)``,
         channel index ``channel * k + band`` (the convention of
         :func:`app.core.audio.spectral.to_subbands`)."""
         b, c, nf, nt = x.shape
@@ -72,7 +72,7 @@ class TFSWAUNet(nn.Module):
             x = zero_pad_end(zero_pad_end(torch.log1p(mag), 2, pad_f), 3, pad_t)
         else:
             x = F.pad(torch.log1p(mag), (0, pad_t, 0, pad_f))
-        x = self.split_subbands(x)                    # (b, c*k, band, pt): bands as channels
+        x = self.split_subbands(x)                    # (B, C*K, F/K, T'): bands as channels
 
         x = self.stem(x)
         skips = [x]
@@ -86,7 +86,7 @@ class TFSWAUNet(nn.Module):
         for up in self.ups:
             x = up(x, skips.pop())
 
-        masks = torch.sigmoid(self.head(x))           # (b, sources*c*k, band, pt)
+        masks = torch.sigmoid(self.head(x))           # (B, S*C*K, F/K, T')
         band, pt = masks.shape[2], masks.shape[3]
         masks = masks.reshape(b, self.n_sources, c, k * band, pt)
         return masks[:, :, :, :nf, :nt]

@@ -21,12 +21,12 @@ def autocast_dtype(precision: str) -> Optional[torch.dtype]:
 
 def separate_waveforms(model: torch.nn.Module, mixture: torch.Tensor, audio: AudioConfig,
                        precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
-    """``(B, 2, L)`` mixtures -> ``(B, S, 2, L)`` source estimates: STFT, the model's masks on
+    """``(B, C, L)`` mixtures -> ``(B, S, C, L)`` source estimates: STFT, the model's masks on
     the magnitude, masked complex spectra, inverse STFT (the mixture phase). The trainer's
     forward pass, and what the memory estimate measures."""
     length = mixture.shape[-1]
     with torch.no_grad():
-        spec = stft_torch(mixture, audio.n_fft, audio.hop_length)          # (B, 2, F, T)
+        spec = stft_torch(mixture, audio.n_fft, audio.hop_length)          # (B, C, F, T)
         mag = spec.abs()
         if channels_last:
             mag = mag.contiguous(memory_format=torch.channels_last)
@@ -37,7 +37,7 @@ def separate_waveforms(model: torch.nn.Module, mixture: torch.Tensor, audio: Aud
         with torch.autocast(mixture.device.type, dtype=dtype):
             masks = model(mag)
         masks = masks.float()
-    est = masks * spec[:, None]                                              # (B, S, 2, F, T)
+    est = masks * spec[:, None]                                              # (B, S, C, F, T)
     return istft_torch(est, audio.n_fft, audio.hop_length, length)
 
 

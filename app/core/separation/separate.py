@@ -54,7 +54,7 @@ def crossfade_weight(length: int, overlap: int) -> np.ndarray:
 class OverlapAdd:
     """Streaming separation engine: :meth:`feed` mixture blocks, get finished stem blocks.
 
-    Blocks are ``(2, n)`` mixtures in; outputs are ``(mixture (2, m), stems (S, 2, m))``.
+    Blocks are ``(C, L)`` mixtures in; outputs are ``(mixture (C, L), stems (S, C, L))``.
     """
 
     def __init__(self, backend: Backend, options: SeparationOptions = SeparationOptions()):
@@ -74,16 +74,16 @@ class OverlapAdd:
         self.segments_done = 0
 
     def separate_segment(self, chunk: np.ndarray) -> np.ndarray:
-        """``(2, n)`` with n <= segment -> stems ``(S, 2, n)``: STFT, masks, inverse STFT."""
+        """``(C, L)`` with L <= segment -> stems ``(S, C, L)``: STFT, masks, inverse STFT."""
         n = chunk.shape[1]
         padded = np.zeros((2, self.length), dtype=np.float32)
         padded[:, :n] = chunk
-        spec = self.spec.stft(padded)                                  # (2, F, T)
-        masks = self.backend.run(np.abs(spec)[None])[0]               # (S, 2, F, T)
+        spec = self.spec.stft(padded)                                  # (C, F, T)
+        masks = self.backend.run(np.abs(spec)[None])[0]               # (S, C, F, T)
         if masks.shape != (self.n_sources,) + spec.shape:
             raise UserError(f"the model returned masks of shape {masks.shape}, expected "
                             f"{(self.n_sources,) + spec.shape}")
-        stems = self.spec.istft(masks * spec[None], self.length)      # (S, 2, L)
+        stems = self.spec.istft(masks * spec[None], self.length)      # (S, C, L)
         return stems[:, :, :n]
 
     def _accumulate(self, chunk: np.ndarray) -> None:
@@ -125,17 +125,12 @@ class OverlapAdd:
             self._accumulate(self._buffer)
             yield self._emit(remaining)
 
-    def segments_for(self, samples: int) -> int:
-        if samples <= self.length:
-            return 1 if samples else 0
-        return 1 + -(-(samples - self.length) // self.hop)
-
 
 def separate_array(mixture: np.ndarray, backend: Backend,
                    options: SeparationOptions = SeparationOptions(), *,
                    progress: Optional[ProgressFn] = None,
                    cancel: Optional[CancelToken] = None) -> np.ndarray:
-    """Separate an in-memory ``(2, samples)`` mixture at the backend's rate -> ``(S, 2, samples)``."""
+    """Separate an in-memory ``(C, L)`` mixture at the backend's rate -> ``(S, C, L)``."""
     progress = progress or no_progress
     cancel = ensure_token(cancel)
     mixture = np.asarray(mixture, dtype=np.float32)

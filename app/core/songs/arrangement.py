@@ -62,13 +62,6 @@ class Arrangement:
     def seconds(self, beats: float) -> float:
         return beats * self.beat_seconds
 
-    def chord_at(self, beat: float) -> Chord:
-        bar = int(beat // 4)
-        for s in self.sections:
-            if s.start_bar <= bar < s.start_bar + s.bars:
-                return s.chords[bar - s.start_bar]
-        return self.sections[-1].chords[-1]
-
     def stem_parts(self, stem: str) -> list[Part]:
         return [p for p in self.parts if p.stem == stem]
 

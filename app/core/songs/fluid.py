@@ -94,7 +94,7 @@ def _run(cmd: list[str], cancel) -> subprocess.CompletedProcess:
 
 def render_instruments(arr: Arrangement, stems: list[str], soundfont: Path, sample_rate: int,
                        rng: np.random.Generator, cancel=None) -> dict[str, np.ndarray]:
-    """``{stem: (2, samples) float32}`` for ``stems``, each ``arr.duration`` long."""
+    """``{stem: (C, L) float32}`` for ``stems``, each ``arr.duration`` long."""
     exe = find_fluidsynth()
     if exe is None:
         raise UserError("FluidSynth is not installed",

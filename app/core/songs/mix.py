@@ -18,7 +18,7 @@ FADE_SECONDS = 0.5
 
 
 def pan(mono: np.ndarray, position: float) -> np.ndarray:
-    """``(2, n)`` constant-power placement of a mono signal (-1 left .. 1 right)."""
+    """``(C, L)`` constant-power placement of a mono signal (-1 left .. 1 right)."""
     angle = (position + 1) * np.pi / 4
     return np.stack([np.cos(angle) * mono, np.sin(angle) * mono]).astype(np.float32)
 

@@ -157,7 +157,7 @@ def pan_gains(pan: float) -> tuple[float, float]:
 
 def render_instruments(arr: Arrangement, stems: list[str], sample_rate: int,
                        rng: np.random.Generator, cancel=None) -> dict[str, np.ndarray]:
-    """``{stem: (2, samples) float32}`` like ``fluid.render_instruments``."""
+    """``{stem: (C, L) float32}`` like ``fluid.render_instruments``."""
     n = int(round(arr.duration * sample_rate))
     out = {}
     for stem in stems:

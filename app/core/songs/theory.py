@@ -65,12 +65,6 @@ class Chord:
         return NOTE_NAMES[self.root] + quality
 
 
-def pitch_in_range(pitch_class: int, low: int, high: int) -> list[int]:
-    """Every MIDI pitch of ``pitch_class`` within [low, high]."""
-    first = low + (pitch_class - low) % 12
-    return list(range(first, high + 1, 12))
-
-
 def nearest_pitch(pitch_class: int, target: int) -> int:
     """The MIDI pitch of ``pitch_class`` closest to ``target`` (ties go down)."""
     below = target - (target - pitch_class) % 12

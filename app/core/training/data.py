@@ -5,7 +5,7 @@ index gives the same item in any process, thread or order, so resuming at step `
 and loader workers need no coordination. Only the segment's frames are read from each file
 (random access), so memory does not grow with the dataset.
 
-Shapes: a mixture is ``(channels, samples)``; sources are ``(sources, channels, samples)``.
+Shapes: a mixture is ``(C, L)``; sources are ``(S, C, L)``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ NO_AUGMENTATION = Augmentation(remix=0.0, gain=(1.0, 1.0), swap=0.0)
 
 
 class TrainingSegments:
-    """Random training segments: ``dataset[index] -> (mixture (2, L), sources (S, 2, L))``.
+    """Random training segments: ``dataset[index] -> (mixture (C, L), sources (S, C, L))``.
 
     An item is a pure function of ``(seed, index)``. ``len()`` is ``epoch_items``, the
     number of segments in one epoch; any index >= 0 is valid (later epochs continue the
@@ -76,7 +76,7 @@ class TrainingSegments:
         return mixture, sources
 
     def fill(self, index: int, mixture: np.ndarray, sources: np.ndarray) -> None:
-        """Write item ``index`` into ``mixture`` ``(2, L)`` and ``sources`` ``(S, 2, L)``."""
+        """Write item ``index`` into ``mixture`` ``(C, L)`` and ``sources`` ``(S, C, L)``."""
         if index < 0:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, int(index)])
@@ -104,7 +104,7 @@ class TrainingSegments:
             mixture += part
 
     def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """The items of optimizer step ``step``: ``(B, 2, L)`` and ``(B, S, 2, L)``."""
+        """The items of optimizer step ``step``: ``(B, C, L)`` and ``(B, S, C, L)``."""
         mixture = np.empty((batch_size, 2, self.length), np.float32)
         sources = np.empty((batch_size, len(self.tracks.sources), 2, self.length), np.float32)
         for i in range(batch_size):
@@ -146,7 +146,7 @@ class ValidationSegments:
         return sum(len(w) for w in self.windows) * self.length / self.tracks.sample_rate
 
     def track(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Track ``i``'s windows: mixtures ``(W, 2, L)`` and sources ``(W, S, 2, L)``; the
+        """Track ``i``'s windows: mixtures ``(W, C, L)`` and sources ``(W, S, C, L)``; the
         mixture is the sum of all components, as in training."""
         mixes, sources = [], []
         n = len(self.tracks.sources)

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import torch
 
 from ..config import ModelConfig, preset
-from ..jobs import UserError
+from ..jobs import UserError, first_line
 from ..memory import TRAINING_CONFIG_NAME, TrainingConfig
 from ..model.waveform import PRECISIONS
 from .data import Augmentation
@@ -154,12 +154,15 @@ def apply_training_config(options: TrainOptions, config: TrainingConfig,
 
 def read_state(path: Path) -> dict[str, Any]:
     """Load a training checkpoint (weights-only unpickling: no code runs from the file)."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise UserError("is empty (0 bytes): the run that wrote it was cut off", path,
+                        "Start again without --resume, or restore the file from a backup.")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError("does not exist", path) from None
     except Exception as exc:
-        raise UserError(f"cannot be read as a training checkpoint ({str(exc).splitlines()[0]})",
+        raise UserError(f"cannot be read as a training checkpoint ({first_line(exc)})",
                         path) from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise UserError("is not a TFSWA Studio training checkpoint", path)

@@ -29,7 +29,7 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    mixture: torch.Tensor, sources: torch.Tensor, audio: AudioConfig, *,
                    lr: float, precision: str = "fp32", channels_last: bool = False,
                    clip_grad: float = 0.0, scaler: Optional["torch.amp.GradScaler"] = None) -> float:
-    """One training step: ``(B, 2, L)`` mixtures and ``(B, S, 2, L)`` true sources; returns
+    """One training step: ``(B, C, L)`` mixtures and ``(B, S, C, L)`` true sources; returns
     the L1 loss before the update."""
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -36,14 +36,21 @@ Contract for a tab (what the main window relies on; other tabs follow it too):
 * Keyboard shortcuts specific to a tab are ``QAction``\\ s added to the tab itself with
   ``Qt.WindowShortcut`` context, so they work only while the tab is shown.
 
-Adding a tab: create ``app/gui/tabs/<name>.py`` and insert its class below in DESIGN.md's
-order: Model, Memory, Export, Quantize, Benchmark, Separate. The window numbers tabs in this
-order for Ctrl+1..9.
+* Widgets: a tab assembles panels (``QWidget`` subclasses in its package's ``panels.py``)
+  that show what they are given and report what the user did through signals; the tab keeps
+  the state, connects the signals and starts the jobs. No mixin sets attributes on the tab.
+  A tab that runs one job at a time derives from :class:`~app.gui.tabs.base.SingleJobTab`
+  and sets ``self.progress_bar`` to the bar its panels show.
+
+Adding a tab: create the package ``app/gui/tabs/<name>/`` (``tab.py`` with the tab class,
+``panels.py`` with its widgets, ``__init__.py`` exporting the tab) and insert its class below
+in DESIGN.md's order: Model, Memory, Export, Quantize, Benchmark, Separate. The window numbers
+tabs in this order for Ctrl+1..9.
 """
 
 from __future__ import annotations
 
-from .base import Tab, TabContext, WindowHooks
+from .base import SingleJobTab, Tab, TabContext, WindowHooks
 from .export import ExportTab
 from .memory import MemoryTab
 from .model import ModelTab
@@ -56,4 +63,4 @@ TABS: list[type[Tab]] = [
     SeparateTab,
 ]
 
-__all__ = ["TABS", "Tab", "TabContext", "WindowHooks"]
+__all__ = ["TABS", "SingleJobTab", "Tab", "TabContext", "WindowHooks"]

@@ -65,8 +65,9 @@ class Tab(QWidget):
 
 
 class SingleJobTab(Tab):
-    """A tab that runs one job at a time (``self.job``) and shows it in its own
-    ``progress_bar``: the running state, Cancel, and progress updates in one place."""
+    """A tab that runs one job at a time (``self.job``) and shows it in the ``progress_bar``
+    its panels hold (the tab sets it): the running state, Cancel, and progress updates in one
+    place."""
 
     cancel_text = "Cancelling…"
 

@@ -3,8 +3,9 @@
 The export runs :func:`app.core.export.export_bundle` in a worker; its progress messages
 ("stage: detail") light up the stage strip. The result shows the file, its graph, the time
 each stage took, a clear verdict and the verification chart; a passing export joins the
-workspace's variants, so the Separate tab lists it at once. The widgets are built in
-:mod:`app.gui.tabs.export_panels`, the result's text in :mod:`app.gui.tabs.export_summary`.
+workspace's variants, so the Separate tab lists it at once. The tab assembles the panels of
+:mod:`app.gui.tabs.export.panels`; the result's text comes from
+:mod:`app.gui.tabs.export.summary`.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
-from ...core.export import (DEFAULT_OPSETS, OPSET_RANGE, STAGES, ExportOptions, ExportResult,
-                            VerificationFailed, export_bundle, variant_figures, variant_name)
-from ...core.info import human_bytes
-from ...core.jobs import UserError
-from ...core.workspace import Variant
-from ..jobs import Job, describe_error
-from .base import SingleJobTab, TabContext
-from .export_panels import IDLE_VERDICT, ExportPanels
-from .export_summary import format_snr, html_escape, result_rows
+from ....core.export import (STAGES, ExportOptions, ExportResult,
+                             VerificationFailed, export_bundle, variant_figures, variant_name)
+from ....core.info import human_bytes
+from ....core.jobs import UserError
+from ....core.workspace import Variant
+from ...jobs import Job, describe_error
+from ...widgets import NoModelNotice
+from ..base import SingleJobTab, TabContext
+from .panels import IDLE_VERDICT, ExportForm, ProgressRow, ResultPanel
+from .summary import format_snr, html_escape, result_rows
 
 
-class ExportTab(ExportPanels, SingleJobTab):
+class ExportTab(SingleJobTab):
     title = "Export"
     tooltip = "Export the model to ONNX or TorchScript, verified against PyTorch"
     cancel_text = "Cancelling after the current step…"
@@ -37,86 +39,79 @@ class ExportTab(ExportPanels, SingleJobTab):
         self.result: Optional[ExportResult] = None
         self.variant: Optional[Variant] = None
         self._suggested: Optional[Path] = None
+        self.notice = NoModelNotice(
+            "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
+            "to export it.", ctx.window.open_checkpoint_dialog)
+        self.form = ExportForm()
+        self.progress_row = ProgressRow()
+        self.result_panel = ResultPanel()
+        self.progress_bar = self.progress_row.progress_bar
+        self.stages = self.progress_row.stages
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
-        layout.addWidget(self._no_model_notice())
-        layout.addWidget(self._settings())
-        layout.addWidget(self._progress())
-        layout.addWidget(self._results(), 1)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.form)
+        layout.addWidget(self.progress_row)
+        layout.addWidget(self.result_panel, 1)
         self._restore_settings()
-        self._format_changed()
+        self._connect()
+        self._format_changed(self.form.format())
         self._model_changed()
+
+    def _connect(self) -> None:
+        self.form.format_changed.connect(self._format_changed)
+        self.form.path_edited.connect(lambda: setattr(self, "_suggested", None))
+        self.form.browse_requested.connect(self.browse)
+        self.form.export_requested.connect(self.export)
+        self.form.cancel_requested.connect(self.cancel)
+        self.result_panel.open_folder_requested.connect(self.open_folder)
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
-        fmt = self.setting("format", "onnx")
-        self.format_combo.setCurrentIndex(max(self.format_combo.findData(fmt), 0))
-        exporter = self.setting("exporter", "trace")
-        self.exporter_combo.setCurrentIndex(max(self.exporter_combo.findData(exporter), 0))
-        self._exporter_changed()
-        self.opset_spin.setValue(int(self.setting(
-            "opset", DEFAULT_OPSETS[self.exporter_combo.currentData()], int)))
-        self.simplify_check.setChecked(self.setting("simplify", True, bool))
-        method = self.setting("method", "trace")
-        self.method_combo.setCurrentIndex(max(self.method_combo.findData(method), 0))
-        self.fold_check.setChecked(self.setting("fold_batchnorm", True, bool))
+        self.form.restore(self.setting("format", "onnx"), self.setting("exporter", "trace"),
+                          self.setting("opset", None, int), self.setting("simplify", True, bool),
+                          self.setting("method", "trace"),
+                          self.setting("fold_batchnorm", True, bool))
 
     def _save_settings(self, options: ExportOptions) -> None:
         for key in ("format", "exporter", "opset", "simplify", "method", "fold_batchnorm"):
             self.set_setting(key, getattr(options, key))
 
     def options(self) -> ExportOptions:
-        return ExportOptions(format=self.format_combo.currentData(),
-                             opset=self.opset_spin.value(),
-                             exporter=self.exporter_combo.currentData(),
-                             simplify=self.simplify_check.isChecked(),
-                             method=self.method_combo.currentData(),
-                             fold_batchnorm=self.fold_check.isChecked())
+        return self.form.options()
 
-    def _format_changed(self) -> None:
-        onnx = self.format_combo.currentData() == "onnx"
-        for widget in self.onnx_widgets:
-            widget.setVisible(onnx)
-        for widget in self.ts_widgets:
-            widget.setVisible(not onnx)
+    def _format_changed(self, fmt: str) -> None:
         if not self.running:
-            self.stages.set_stages(STAGES[self.format_combo.currentData()])
+            self.stages.set_stages(STAGES[fmt])
         self._suggest_path()
-
-    def _exporter_changed(self) -> None:
-        exporter = self.exporter_combo.currentData()
-        self.opset_spin.setRange(*OPSET_RANGE[exporter])
-        self.opset_spin.setValue(DEFAULT_OPSETS[exporter])
 
     def _suggest_path(self) -> None:
         """Beside the checkpoint, unless the user typed or chose a path."""
         bundle = self.ctx.workspace.bundle
-        if bundle is None or (self._suggested is None and self.path_edit.text()):
+        path_edit = self.form.path_edit
+        if bundle is None or (self._suggested is None and path_edit.text()):
             return
         source = bundle.path or (self.ctx.window.cache_dir("exports") / f"{bundle.name}.pt")
         self._suggested = self.options().default_path(source)
-        self.path_edit.setText(str(self._suggested))
+        path_edit.setText(str(self._suggested))
 
     def browse(self) -> None:
-        fmt = self.format_combo.currentData()
-        filters = "ONNX models (*.onnx)" if fmt == "onnx" else "TorchScript files (*.pt)"
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), filters)
+        filters = ("ONNX models (*.onnx)" if self.form.format() == "onnx"
+                   else "TorchScript files (*.pt)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.form.path_edit.text(),
+                                              filters)
         if path:
             self._suggested = None
-            self.path_edit.setText(path)
+            self.form.path_edit.setText(path)
 
     # ------------------------------------------------------------------ state
     def refresh(self) -> None:
         has_model = self.ctx.workspace.bundle is not None
-        busy = self.running
         self.notice.setVisible(not has_model)
-        for w in (self.format_combo, self.exporter_combo, self.opset_spin, self.simplify_check,
-                  self.method_combo, self.fold_check, self.path_edit, self.browse_button):
-            w.setEnabled(has_model and not busy)
-        self.export_button.setEnabled(has_model and not busy)
-        self.cancel_button.setEnabled(busy)
-        self.open_folder_button.setEnabled(self.result is not None and self.result.path.exists())
+        self.form.set_state(has_model, self.running)
+        self.result_panel.open_folder_button.setEnabled(self.result is not None
+                                                        and self.result.path.exists())
 
     def workspace_changed(self, event: str, payload: Any) -> None:
         if event == "bundle":
@@ -125,11 +120,11 @@ class ExportTab(ExportPanels, SingleJobTab):
     def _model_changed(self) -> None:
         self._suggested = None
         self._clear_result()
-        self.path_edit.clear()
+        self.form.path_edit.clear()
         self._suggest_path()
         if self.ctx.workspace.bundle is not None and not self.running:
             self.stages.reset()
-            self._set_verdict("idle", IDLE_VERDICT)
+            self.result_panel.set_verdict("idle", IDLE_VERDICT)
         self.refresh()
 
     # ------------------------------------------------------------------ export
@@ -139,7 +134,7 @@ class ExportTab(ExportPanels, SingleJobTab):
         if bundle is None or self.running:
             return None
         options = self.options()
-        text = self.path_edit.text().strip()
+        text = self.form.path_edit.text().strip()
         if not text:
             self.ctx.window.show_error("Choose where to save the export", "")
             return None
@@ -162,7 +157,7 @@ class ExportTab(ExportPanels, SingleJobTab):
         self.progress_bar.setValue(0)
         self.progress_bar.setStyleSheet("")
         self.progress_bar.setFormat("Starting…")
-        self._set_verdict("busy", f"Exporting <b>{bundle.name}</b> to {path.name}…")
+        self.result_panel.set_verdict("busy", f"Exporting <b>{bundle.name}</b> to {path.name}…")
         self.job = self.ctx.jobs.run(
             f"Export {bundle.name} to {path.name}", export_bundle,
             {"bundle": bundle, "output_path": path, "options": options,
@@ -193,13 +188,13 @@ class ExportTab(ExportPanels, SingleJobTab):
             variant_name(result), result.format, result.path, result.precision,
             variant_figures(result)))
         v = result.verification
-        self._set_verdict("pass", (
+        self.result_panel.set_verdict("pass", (
             f"<b>✔ Verified: the exported model matches PyTorch.</b> {len(v.checks)} input "
             f"shapes, worst MSE {v.worst_mse:.1e} (limit {v.mse_limit:g}), lowest SNR "
             f"{format_snr(v.min_snr_db)}.<br>Saved as <b>{result.path.name}</b> and added to the "
             f"models in the Separate tab as “{self.variant.name}”."))
-        self.chart.show_report(v)
-        self._fill_details(result_rows(result))
+        self.result_panel.chart.show_report(v)
+        self.result_panel.fill_details(result_rows(result))
         self.ctx.jobs.log(f"Exported {result.path} ({human_bytes(result.file_size)}): verified, "
                           f"worst MSE {v.worst_mse:.1e}")
 
@@ -209,8 +204,8 @@ class ExportTab(ExportPanels, SingleJobTab):
         self.progress_bar.setStyleSheet("QProgressBar::chunk { background: #c0392b; }")
         text = describe_error(error)
         if isinstance(error, VerificationFailed):
-            self.chart.show_report(error.report)
-        self._set_verdict("fail", "<b>✘ Export failed.</b> " + html_escape(text))
+            self.result_panel.chart.show_report(error.report)
+        self.result_panel.set_verdict("fail", "<b>✘ Export failed.</b> " + html_escape(text))
         if not self.isVisible():      # the verdict says it all while this tab is shown
             self.ctx.window.show_error("Export failed", text)
 
@@ -218,7 +213,12 @@ class ExportTab(ExportPanels, SingleJobTab):
         self.stages.reset()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Cancelled: nothing was written")
-        self._set_verdict("idle", "Export cancelled: nothing was written.")
+        self.result_panel.set_verdict("idle", "Export cancelled: nothing was written.")
+
+    def _clear_result(self) -> None:
+        """Forget the last export: no result, no variant, empty chart and details."""
+        self.result, self.variant = None, None
+        self.result_panel.clear()
 
     def open_folder(self) -> None:
         if self.result is not None:

@@ -4,7 +4,8 @@ Reading the song (its display data), separating it into the session cache and dr
 for each stem all run in workers (:mod:`app.gui.tasks`); this widget only shows results.
 Stems live in a per-session cache folder until "Save stems…" copies them, through
 temporary names, to ``{folder}/{track}/{stem}.wav``, asking before replacing a file.
-The widgets themselves are built in :mod:`app.gui.tabs.separate_panels`.
+The tab assembles the panels of :mod:`app.gui.tabs.separate.panels` and the player, and
+keeps the song, the separation and the jobs.
 """
 
 from __future__ import annotations
@@ -14,18 +15,21 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
-from ...core.audio import TrackDisplay
-from ...core.separation import SeparationOptions
-from ..jobs import Job, describe_error
-from ..playback import Playback
-from ..tasks import SeparationView, inspect_audio, save_stems, separate_for_view, stem_targets
-from .base import SingleJobTab, TabContext
-from .separate_panels import SeparatePanels, clock
+from ....core.audio import TrackDisplay
+from ....core.jobs import format_seconds
+from ....core.separation import SeparationOptions
+from ...jobs import Job, describe_error
+from ...playback import Playback
+from ...tasks import SeparationView, inspect_audio, save_stems, separate_for_view, stem_targets
+from ...widgets import NoModelNotice
+from ..base import SingleJobTab, TabContext
+from .panels import PlotArea, SongForm, Transport
 
 
-class SeparateTab(SeparatePanels, SingleJobTab):
+class SeparateTab(SingleJobTab):
     title = "Separate"
     tooltip = "Split a song into stems, look at them, listen to them, save them"
 
@@ -39,21 +43,63 @@ class SeparateTab(SeparatePanels, SingleJobTab):
         self.save_job: Optional[Job] = None
         self._runs = 0
         self.player = Playback(self)
+        self.notice = NoModelNotice(
+            "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
+            "or drop one here. To make an untrained one: "
+            "<code>tfswa-studio init --out model.pt</code>", ctx.window.open_checkpoint_dialog)
+        self.form = SongForm()
+        self.plots = PlotArea()
+        self.transport = Transport()
+        self.progress_bar = self.form.progress_bar
+        self.stem_view = self.plots.stem_view
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
-        layout.addWidget(self._no_model_notice())
-        layout.addWidget(self._controls())
-        layout.addWidget(self._plots(), 1)
-        layout.addLayout(self._transport())
+        layout.addWidget(self.notice)
+        layout.addWidget(self.form)
+        layout.addWidget(self.plots, 1)
+        layout.addWidget(self.transport)
+        self._connect()
         self._actions()
-        self.player.playing_changed.connect(self._playing_changed)
-        self.player.position_changed.connect(self._position_changed)
-        self.player.failed.connect(lambda text: self.playback_label.setText(
-            f"Playback failed: {text}"))
-        self.stem_view.seek_requested.connect(self._seek)
+        if not self.player.available:
+            self.transport.show_problem(f"Playback unavailable: {self.player.reason}")
         self._fill_variants()
         self._model_changed()
+
+    def _connect(self) -> None:
+        form, transport = self.form, self.transport
+        form.choose_requested.connect(self.choose_audio)
+        form.recent_requested.connect(
+            lambda: form.set_recent(self.ctx.settings.recent("audio")))
+        form.audio_chosen.connect(self.open_audio)
+        form.separate_requested.connect(self.separate)
+        form.cancel_requested.connect(self.cancel)
+        form.save_requested.connect(lambda: self.save_stems())
+        self.plots.choose_requested.connect(self.choose_audio)
+        transport.play_requested.connect(self.toggle_playback)
+        transport.track_chosen.connect(self.player.set_source)
+        transport.mode_chosen.connect(self.stem_view.set_mode)
+        self.player.playing_changed.connect(transport.set_playing)
+        self.player.position_changed.connect(self._position_changed)
+        self.player.failed.connect(lambda text: transport.show_problem(
+            f"Playback failed: {text}"))
+        self.stem_view.seek_requested.connect(self._seek)
+
+    def _actions(self) -> None:
+        """Shortcuts that work while this tab is shown."""
+        specs = [("Separate", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
+                  self.separate),
+                 ("Cancel separation", [QKeySequence("Esc")], self.cancel),
+                 ("Play / pause", [QKeySequence("Space")], self.toggle_playback),
+                 ("Save stems…", [QKeySequence.StandardKey.Save], lambda: self.save_stems())]
+        self.shortcut_actions: dict[str, QAction] = {}
+        for text, keys, slot in specs:
+            action = QAction(text, self)
+            action.setShortcuts(keys)
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+            self.shortcut_actions[text] = action
 
     # ------------------------------------------------------------------ state
     @property
@@ -74,21 +120,13 @@ class SeparateTab(SeparatePanels, SingleJobTab):
         has_audio = self.mixture is not None
         busy = self.separating
         self.notice.setVisible(not has_model)
-        for w in (self.variant_combo, self.segment_spin, self.overlap_spin, self.exact_sum_check):
-            w.setEnabled(has_model and not busy)
-        self.choose_button.setEnabled(not busy)
-        self.recent_button.setEnabled(not busy)
-        self.separate_button.setEnabled(has_model and has_audio and not busy and not self.reading)
-        why = ("Open a model first (Ctrl+O)" if not has_model else
-               "Choose an audio file first (Ctrl+Shift+O)" if not has_audio else
-               "Separate the song into stems (Ctrl+Enter)")
-        self.separate_button.setToolTip(why)
-        self.cancel_button.setEnabled(busy)
         saving = self.save_job is not None and self.save_job.running
-        self.save_button.setEnabled(self.view is not None and not busy and not saving)
-        self.play_button.setEnabled(self.player.available and has_audio)
-        self.track_combo.setEnabled(has_audio)
-        self.plot_stack.setCurrentIndex(1 if has_audio else 0)
+        self.form.set_state(has_model=has_model, has_audio=has_audio, separating=busy,
+                            reading=self.reading,
+                            can_save=self.view is not None and not busy and not saving)
+        self.transport.play_button.setEnabled(self.player.available and has_audio)
+        self.transport.track_combo.setEnabled(has_audio)
+        self.plots.show_plots(has_audio)
 
     def workspace_changed(self, event: str, payload: Any) -> None:
         if event == "bundle":
@@ -99,43 +137,18 @@ class SeparateTab(SeparatePanels, SingleJobTab):
     def _model_changed(self) -> None:
         bundle = self.ctx.workspace.bundle
         if bundle is not None:
-            self.segment_spin.setValue(bundle.audio.segment_seconds)
+            self.form.segment_spin.setValue(bundle.audio.segment_seconds)
         self.refresh()
 
     def _fill_variants(self) -> None:
-        """List the workspace's variants, keeping the current choice when it still exists."""
-        current = self.variant_combo.currentData()
-        key = (current.kind, str(current.path)) if current is not None else None
-        self.variant_combo.blockSignals(True)
-        self.variant_combo.clear()
-        for variant in self.ctx.workspace.variants:
-            self.variant_combo.addItem(variant.name, variant)
-            self.variant_combo.setItemData(self.variant_combo.count() - 1,
-                                           str(variant.path or ""), Qt.ItemDataRole.ToolTipRole)
-            if key == (variant.kind, str(variant.path)):
-                self.variant_combo.setCurrentIndex(self.variant_combo.count() - 1)
-        if not self.ctx.workspace.variants:
-            self.variant_combo.addItem("(no model loaded)", None)
-        self.variant_combo.blockSignals(False)
+        self.form.set_variants(self.ctx.workspace.variants)
 
     def options(self) -> SeparationOptions:
-        return SeparationOptions(segment=self.segment_spin.value(),
-                                 overlap=self.overlap_spin.value() / 100.0,
-                                 exact_sum=self.exact_sum_check.isChecked())
+        return self.form.options()
 
     # ------------------------------------------------------------------ audio
     def choose_audio(self) -> None:
         self.ctx.window.open_audio_dialog()
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        recent = self.ctx.settings.recent("audio")
-        for path in recent:
-            action = self.recent_menu.addAction(path.name)
-            action.setToolTip(str(path))
-            action.triggered.connect(lambda _=False, p=path: self.open_audio(p))
-        if not recent:
-            self.recent_menu.addAction("(no recent audio files)").setEnabled(False)
 
     def open_audio(self, path: Path | str) -> None:
         """Read ``path`` in a worker; on success it becomes the song to separate."""
@@ -149,8 +162,8 @@ class SeparateTab(SeparatePanels, SingleJobTab):
         self.player.stop()
         self.audio_path, self.mixture = path, None
         self._clear_stems()
-        self.audio_edit.setText(str(path))
-        self.audio_info.setText("reading…")
+        self.form.audio_edit.setText(str(path))
+        self.form.audio_info.setText("reading…")
         self.read_job = self.ctx.jobs.run(
             f"Read {path.name}", inspect_audio, {"path": path},
             on_result=lambda display, p=path: self._audio_read(p, display),
@@ -164,7 +177,8 @@ class SeparateTab(SeparatePanels, SingleJobTab):
         self.ctx.settings.add_recent("audio", path)
         self.ctx.jobs.log(f"Opened {path.name}: {display.duration:.1f} s at "
                           f"{display.sample_rate:,} Hz")
-        self.audio_info.setText(f"{clock(display.duration)} · {display.sample_rate:,} Hz")
+        self.form.audio_info.setText(f"{format_seconds(display.duration, 1)} · "
+                                     f"{display.sample_rate:,} Hz")
         self.stem_view.set_tracks({"mixture": display})
         self._fill_tracks()
         self._show_time(0.0)
@@ -173,17 +187,17 @@ class SeparateTab(SeparatePanels, SingleJobTab):
     def _audio_failed(self, path: Path, error: BaseException) -> None:
         if path == self.audio_path:
             self.audio_path = None
-            self.audio_edit.clear()
-            self.audio_info.setText("")
+            self.form.audio_edit.clear()
+            self.form.audio_info.setText("")
         self.ctx.window.show_error(f"Could not open the audio file “{path.name}”",
                                    describe_error(error))
         self.refresh()
 
     # ------------------------------------------------------------------ separation
     def separate(self) -> None:
-        if not self.separate_button.isEnabled():
+        if not self.form.separate_button.isEnabled():
             return
-        variant = self.variant_combo.currentData()
+        variant = self.form.variant()
         self._runs += 1
         run_dir = self.ctx.window.cache_dir("separate") / f"run-{self._runs:03d}"
         options = self.options()
@@ -243,7 +257,7 @@ class SeparateTab(SeparatePanels, SingleJobTab):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Idle")
         self.stem_view.set_tracks({})
-        self.track_combo.clear()
+        self.transport.set_tracks([])
 
     # ------------------------------------------------------------------ saving
     def save_stems(self, folder: Optional[Path | str] = None) -> Optional[Job]:
@@ -286,31 +300,16 @@ class SeparateTab(SeparatePanels, SingleJobTab):
 
     # ------------------------------------------------------------------ playback
     def _fill_tracks(self) -> None:
-        self.track_combo.blockSignals(True)
-        current = self.track_combo.currentText()
-        self.track_combo.clear()
-        if self.audio_path is not None:
-            self.track_combo.addItem("mixture", str(self.audio_path))
+        tracks = [("mixture", self.audio_path)] if self.audio_path is not None else []
         if self.view is not None:
-            for name, path in self.view.result.outputs.items():
-                self.track_combo.addItem(name, str(path))
-        index = self.track_combo.findText(current)
-        self.track_combo.setCurrentIndex(max(index, 0))
-        self.track_combo.blockSignals(False)
-        self._track_chosen()
-
-    def _track_chosen(self) -> None:
-        path = self.track_combo.currentData()
-        self.player.set_source(Path(path) if path else None)
+            tracks += list(self.view.result.outputs.items())
+        self.transport.set_tracks(tracks)
 
     def toggle_playback(self) -> None:
         if not self.player.available:
             self.ctx.window.show_message(f"Playback unavailable: {self.player.reason}")
             return
         self.player.toggle()
-
-    def _playing_changed(self, playing: bool) -> None:
-        self.play_button.setText("Pause" if playing else "Play")
 
     def _position_changed(self, seconds: float) -> None:
         self.stem_view.set_position(seconds)
@@ -321,10 +320,7 @@ class SeparateTab(SeparatePanels, SingleJobTab):
         self._show_time(seconds)
 
     def _show_time(self, seconds: float) -> None:
-        self.time_label.setText(f"{clock(seconds)} / {clock(self.stem_view.duration)}")
-
-    def _set_mode(self, mode: str) -> None:
-        self.stem_view.set_mode(mode)
+        self.transport.show_time(seconds, self.stem_view.duration)
 
     def shutdown(self) -> None:
         self.player.stop()

@@ -1,25 +1,27 @@
-"""The Export tab's widgets: the "What to export" form (format, ONNX exporter / opset /
-onnxslim, TorchScript method, batch-norm folding, where to save, Export / Cancel), the stage
-strip with the progress bar, and the result panel (the coloured verdict, the details form beside
-the verification chart, "Open folder"). :class:`StageStrip` lights up the export's stages;
-:class:`ExportPanels` is mixed into :class:`~app.gui.tabs.export.ExportTab`, so every widget
-stays an attribute of the tab (``tab.path_edit``, ``tab.verdict``, ``tab.chart``, ...) and the
-buttons call the tab's methods; nothing here starts a job or computes anything.
+"""The Export tab's panels, each a widget that shows what it is given and says what the user
+did through signals; none of them starts a job or knows the tab:
+
+* :class:`ExportForm`: "What to export" (format, ONNX exporter / opset / onnxslim,
+  TorchScript method, batch-norm folding, where to save, Export / Cancel);
+* :class:`ProgressRow`: the :class:`StageStrip` that lights up the export's stages, and the
+  progress bar;
+* :class:`ResultPanel`: the coloured verdict, the details form beside the verification chart,
+  "Open folder".
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from ...core.export import STAGES
-from ..verification_chart import VerificationChart
-from ..widgets import NoModelNotice, job_progress_bar
+from ....core.export import DEFAULT_OPSETS, OPSET_RANGE, STAGES, ExportOptions
+from ...verification_chart import VerificationChart
+from ...widgets import job_progress_bar
 
 FORMATS = {"onnx": "ONNX (runs in ONNX Runtime, no PyTorch needed)",
            "torchscript": "TorchScript (runs in PyTorch / LibTorch)"}
@@ -105,25 +107,28 @@ IDLE_VERDICT = ("Nothing exported yet. Choose a format and press <b>Export and v
                 "file is written only if it agrees with PyTorch on every tested input shape.")
 
 
-class ExportPanels:
-    """Builds the Export tab's widgets onto the tab and fills its result panel (a mixin for
-    ``ExportTab``)."""
+class ExportForm(QGroupBox):
+    """What to export and where: the options of :class:`~app.core.export.ExportOptions`."""
 
-    # ------------------------------------------------------------------ building
-    def _no_model_notice(self) -> QWidget:
-        self.notice = NoModelNotice(
-            "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
-            "to export it.",
-            self.ctx.window.open_checkpoint_dialog)
-        return self.notice
+    format_changed = Signal(str)          # "onnx" | "torchscript"
+    path_edited = Signal()                # the user typed a path
+    browse_requested = Signal()
+    export_requested = Signal()
+    cancel_requested = Signal()
 
-    def _settings(self) -> QWidget:
-        box = QGroupBox("What to export")
-        grid = QGridLayout(box)
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__("What to export", parent)
+        grid = QGridLayout(self)
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(6)
-        right = Qt.AlignmentFlag.AlignRight
+        self._format_row(grid)
+        self._onnx_rows(grid)
+        self._path_row(grid)
+        self._buttons(grid)
+        grid.setColumnStretch(1, 3)
+        grid.setColumnStretch(5, 2)
 
+    def _format_row(self, grid: QGridLayout) -> None:
         self.format_combo = QComboBox()
         for key, label in FORMATS.items():
             self.format_combo.addItem(label, key)
@@ -131,9 +136,11 @@ class ExportPanels:
                                      "usually fastest on a CPU; TorchScript runs every "
                                      "PyTorch operator")
         self.format_combo.currentIndexChanged.connect(self._format_changed)
-        grid.addWidget(QLabel("Format:"), 0, 0, right)
+        grid.addWidget(QLabel("Format:"), 0, 0, Qt.AlignmentFlag.AlignRight)
         grid.addWidget(self.format_combo, 0, 1, 1, 3)
 
+    def _onnx_rows(self, grid: QGridLayout) -> None:
+        right = Qt.AlignmentFlag.AlignRight
         self.exporter_combo = QComboBox()
         for key, label in EXPORTER_LABELS.items():
             self.exporter_combo.addItem(label, key)
@@ -168,43 +175,95 @@ class ExportPanels:
         grid.addWidget(self.method_combo, 2, 1)
         grid.addWidget(self.fold_check, 1, 5)
 
+    def _path_row(self, grid: QGridLayout) -> None:
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("Where to write the exported file")
-        self.path_edit.textEdited.connect(lambda _t: setattr(self, "_suggested", None))
+        self.path_edit.textEdited.connect(lambda _t: self.path_edited.emit())
         self.browse_button = QPushButton("Browse…")
-        self.browse_button.clicked.connect(self.browse)
-        grid.addWidget(QLabel("Save as:"), 3, 0, right)
+        self.browse_button.clicked.connect(self.browse_requested)
+        grid.addWidget(QLabel("Save as:"), 3, 0, Qt.AlignmentFlag.AlignRight)
         grid.addWidget(self.path_edit, 3, 1, 1, 5)
         grid.addWidget(self.browse_button, 3, 6)
 
+    def _buttons(self, grid: QGridLayout) -> None:
         self.export_button = QPushButton("Export and verify")
         self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.export)
+        self.export_button.clicked.connect(self.export_requested)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the export after the current step; no file is left")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(self.cancel_requested)
         buttons = QHBoxLayout()
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
         grid.addLayout(buttons, 4, 1, 1, 6)
-        grid.setColumnStretch(1, 3)
-        grid.setColumnStretch(5, 2)
-        return box
 
-    def _progress(self) -> QWidget:
-        box = QWidget()
-        row = QHBoxLayout(box)
+    # -- reacting to its own widgets
+    def _format_changed(self) -> None:
+        onnx = self.format() == "onnx"
+        for widget in self.onnx_widgets:
+            widget.setVisible(onnx)
+        for widget in self.ts_widgets:
+            widget.setVisible(not onnx)
+        self.format_changed.emit(self.format())
+
+    def _exporter_changed(self) -> None:
+        exporter = self.exporter_combo.currentData()
+        self.opset_spin.setRange(*OPSET_RANGE[exporter])
+        self.opset_spin.setValue(DEFAULT_OPSETS[exporter])
+
+    # -- values
+    def format(self) -> str:
+        return self.format_combo.currentData()
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(format=self.format(), opset=self.opset_spin.value(),
+                             exporter=self.exporter_combo.currentData(),
+                             simplify=self.simplify_check.isChecked(),
+                             method=self.method_combo.currentData(),
+                             fold_batchnorm=self.fold_check.isChecked())
+
+    def restore(self, format: str, exporter: str, opset: Optional[int], simplify: bool,
+                method: str, fold_batchnorm: bool) -> None:
+        """Show saved options (``opset`` None: the exporter's default)."""
+        self.format_combo.setCurrentIndex(max(self.format_combo.findData(format), 0))
+        self.exporter_combo.setCurrentIndex(max(self.exporter_combo.findData(exporter), 0))
+        self._exporter_changed()
+        if opset is not None:
+            self.opset_spin.setValue(opset)
+        self.simplify_check.setChecked(simplify)
+        self.method_combo.setCurrentIndex(max(self.method_combo.findData(method), 0))
+        self.fold_check.setChecked(fold_batchnorm)
+        self._format_changed()
+
+    def set_state(self, has_model: bool, busy: bool) -> None:
+        for w in (self.format_combo, self.exporter_combo, self.opset_spin, self.simplify_check,
+                  self.method_combo, self.fold_check, self.path_edit, self.browse_button,
+                  self.export_button):
+            w.setEnabled(has_model and not busy)
+        self.cancel_button.setEnabled(busy)
+
+
+class ProgressRow(QWidget):
+    """The stage strip and the progress bar, on one row."""
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         self.stages = StageStrip()
         self.progress_bar = job_progress_bar()
         row.addWidget(self.stages)
         row.addWidget(self.progress_bar, 1)
-        return box
 
-    def _results(self) -> QWidget:
-        box = QGroupBox("Result")
-        layout = QVBoxLayout(box)
+
+class ResultPanel(QGroupBox):
+    """The last export: a verdict (pass, fail, idle, busy), its details and the chart."""
+
+    open_folder_requested = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__("Result", parent)
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -213,7 +272,7 @@ class ExportPanels:
         self.verdict.setFont(font)
         self.open_folder_button = QPushButton("Open folder")
         self.open_folder_button.setToolTip("Show the exported file in the file manager")
-        self.open_folder_button.clicked.connect(self.open_folder)
+        self.open_folder_button.clicked.connect(self.open_folder_requested)
         top = QHBoxLayout()
         top.addWidget(self.verdict, 1)
         top.addWidget(self.open_folder_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -224,32 +283,30 @@ class ExportPanels:
         self.chart = VerificationChart()
         self.chart.setToolTip("For each input shape tested (batch × frames): how far the "
                               "exported model's masks are from PyTorch's. Green passes.")
-        body = QHBoxLayout()
         self.details_box = QWidget()
         self.details_box.setLayout(self.details)
         self.details_box.setMinimumWidth(380)
         self.details_box.setMaximumWidth(520)
+        body = QHBoxLayout()
         body.addWidget(self.details_box)
         body.addWidget(self.chart, 1)
+        layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(body, 1)
-        self._set_verdict("idle", IDLE_VERDICT)
-        return box
+        self.set_verdict("idle", IDLE_VERDICT)
 
-    # ------------------------------------------------------------------ result panel
-    def _clear_result(self) -> None:
-        """Forget the last export: no result, no variant, empty chart and details."""
-        self.result, self.variant = None, None
+    def clear(self) -> None:
+        """No result: empty chart and details (the verdict stays)."""
         self.chart.clear_report()
-        self._fill_details([])
+        self.fill_details([])
 
-    def _set_verdict(self, kind: str, html: str) -> None:
+    def set_verdict(self, kind: str, html: str) -> None:
         self.verdict_kind = kind
         self.verdict.setText(html)
         self.verdict.setStyleSheet(f"QLabel {{ {VERDICT_STYLE[kind]} border-radius:4px; "
                                    "padding:8px; }")
 
-    def _fill_details(self, rows: list[tuple[str, str]]) -> None:
+    def fill_details(self, rows: list[tuple[str, str]]) -> None:
         while self.details.rowCount():
             self.details.removeRow(0)
         self.details_box.setVisible(bool(rows))

@@ -6,8 +6,8 @@ rich-text label. Plain functions over :class:`app.core.export.ExportResult`; no 
 
 from __future__ import annotations
 
-from ...core.export import ONNX_EXPORTERS, ExportResult
-from ...core.info import human_bytes
+from ....core.export import ONNX_EXPORTERS, ExportResult
+from ....core.info import human_bytes
 
 
 def format_snr(value: float) -> str:

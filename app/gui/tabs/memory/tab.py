@@ -3,90 +3,90 @@ precision buy.
 
 "Estimate" runs :func:`app.core.memory.plan_memory` in a worker: each mode (baseline,
 checkpointing, mixed precision, both) is measured on a real forward/backward at small sizes
-and fitted, and reaches the chart as soon as it is ready (the worker hands results over
-through a list that a UI timer drains, so the chart redraws at a steady pace). Changing the
-budget moves the budget line and the "largest batch that fits" markers at once, from the
-fitted results. "Save a training config…" writes the selected mode and batch as
-``training-config.json`` for ``tfswa-studio train --config``. The widgets and the breakdown
-table are built and filled in :mod:`app.gui.tabs.memory_panels`.
+and fitted, and reaches the chart as soon as it is ready (the worker's ``yielded`` partial
+results, delivered at the worker's steady timer pace). Changing the budget moves the budget
+line and the "largest batch that fits" markers at once, from the fitted results. "Save a
+training config…" writes the selected mode and batch as ``training-config.json`` for
+``tfswa-studio train --config``. The tab assembles the panels of
+:mod:`app.gui.tabs.memory.panels` and keeps the measured modes and the selection.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
-from ...core.jobs import UserError
-from ...core.memory import (TRAINING_CONFIG_NAME, ModeResult, TrainingConfig, parse_batches,
-                            plan_memory, save_training_config)
-from ..jobs import Job, describe_error
-from .base import SingleJobTab, TabContext
-from .memory_panels import MemoryPanels
+from ....core.jobs import UserError
+from ....core.memory import (TRAINING_CONFIG_NAME, ModeResult, TrainingConfig, parse_batches,
+                             save_training_config)
+from ...jobs import Job, describe_error
+from ...tasks import plan_memory_live
+from ...widgets import NoModelNotice
+from ..base import SingleJobTab, TabContext
+from .panels import BreakdownPanel, ChartPanel, SetupForm
 
 
-class MemoryTab(MemoryPanels, SingleJobTab):
+class MemoryTab(SingleJobTab):
     title = "Memory"
     tooltip = ("Training memory per batch size with and without gradient checkpointing and "
                "mixed precision, measured; the largest batch that fits a GPU")
 
-    REDRAW_MS = 150
-
     def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
         super().__init__(ctx, parent)
         self.results: list[ModeResult] = []
-        self._incoming: list[ModeResult] = []
-        self._lock = threading.Lock()
         self.selected: Optional[tuple[str, int]] = None
         self.user_selected = False          # a click or a batch choice: keep it
         self.plan_settings: dict[str, Any] = {}
+        self.notice = NoModelNotice(
+            "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
+            "to estimate its training memory.", ctx.window.open_checkpoint_dialog)
+        self.setup = SetupForm()
+        self.chart_panel = ChartPanel()
+        self.breakdown = BreakdownPanel()
+        self.progress_bar = self.setup.progress_bar
+        self.chart = self.chart_panel.chart
+        self._connect()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
-        layout.addWidget(self._no_model_notice())
-        layout.addWidget(self._settings())
+        layout.addWidget(self.notice)
+        layout.addWidget(self.setup)
         body = QHBoxLayout()
         body.setSpacing(10)
-        body.addWidget(self._chart_box(), 3)
-        body.addWidget(self._breakdown_box(), 2)
+        body.addWidget(self.chart_panel, 3)
+        body.addWidget(self.breakdown, 2)
         layout.addLayout(body, 1)
-        self._redraw = QTimer(self)
-        self._redraw.setInterval(self.REDRAW_MS)
-        self._redraw.timeout.connect(self._drain)
         self._restore_settings()
         self._model_changed()
 
+    def _connect(self) -> None:
+        self.setup.estimate_requested.connect(self.estimate)
+        self.setup.cancel_requested.connect(self.cancel)
+        self.setup.budget_changed.connect(self._budget_changed)
+        self.chart_panel.point_clicked.connect(self._picked)
+        self.breakdown.batch_changed.connect(lambda b: self._picked(self._selected_mode(), b))
+        self.breakdown.mode_clicked.connect(lambda m: self._picked(m, self.breakdown.batch()))
+        self.breakdown.save_requested.connect(self.save_config_dialog)
+
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
-        self.batch_edit.setText(str(self.setting("batches", "1-32")))
-        precision = self.setting("precision", "bf16")
-        self.precision_combo.setCurrentIndex(max(self.precision_combo.findData(precision), 0))
-        optimizer = self.setting("optimizer", "adam")
-        self.optimizer_combo.setCurrentIndex(max(self.optimizer_combo.findData(optimizer), 0))
-        self.budget_spin.setValue(float(self.setting("budget_gb", 8.0, float)))
-        self.reserve_spin.setValue(float(self.setting("reserve_gb", 0.5, float)))
+        self.setup.restore(str(self.setting("batches", "1-32")), self.setting("precision", "bf16"),
+                           self.setting("optimizer", "adam"),
+                           float(self.setting("budget_gb", 8.0, float)),
+                           float(self.setting("reserve_gb", 0.5, float)))
 
     def _save_settings(self) -> None:
-        self.set_setting("batches", self.batch_edit.text())
-        self.set_setting("precision", self.precision_combo.currentData())
-        self.set_setting("optimizer", self.optimizer_combo.currentData())
-        self.set_setting("budget_gb", self.budget_spin.value())
-        self.set_setting("reserve_gb", self.reserve_spin.value())
+        for key, value in self.setup.settings().items():
+            self.set_setting(key, value)
 
     # ------------------------------------------------------------------ state
     def refresh(self) -> None:
         has_model = self.ctx.workspace.bundle is not None
-        busy = self.running
         self.notice.setVisible(not has_model)
-        for w in (self.batch_edit, self.segment_spin, self.precision_combo,
-                  self.optimizer_combo):
-            w.setEnabled(has_model and not busy)
-        self.estimate_button.setEnabled(has_model and not busy)
-        self.cancel_button.setEnabled(busy)
-        self.save_button.setEnabled(self.selected is not None and self._result(
+        self.setup.set_state(has_model, self.running)
+        self.breakdown.save_button.setEnabled(self.selected is not None and self._result(
             self.selected[0]) is not None)
 
     def workspace_changed(self, event: str, payload: Any) -> None:
@@ -98,23 +98,19 @@ class MemoryTab(MemoryPanels, SingleJobTab):
             self.job.cancel()
         bundle = self.ctx.workspace.bundle
         if bundle is not None:
-            self.segment_spin.setValue(bundle.audio.segment_seconds)
+            self.setup.segment_spin.setValue(bundle.audio.segment_seconds)
         self._clear_results()
-        self.status.setText("Press <b>Estimate</b> to measure the loaded model's training memory "
-                            "in four modes." if bundle is not None else "")
+        self.chart_panel.status.setText(
+            "Press <b>Estimate</b> to measure the loaded model's training memory in four modes."
+            if bundle is not None else "")
         self.refresh()
 
     def _clear_results(self) -> None:
         """Forget every measured mode: empty chart (budget kept), table and selection."""
         self.results, self.selected, self.user_selected = [], None, False
-        with self._lock:
-            self._incoming.clear()
         self.chart.clear_results()
-        self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
+        self.chart.set_budget(self.setup.budget(), self.setup.reserve())
         self._fill_table()
-
-    def shutdown(self) -> None:
-        self._redraw.stop()
 
     # ------------------------------------------------------------------ estimating
     def estimate(self) -> Optional[Job]:
@@ -122,43 +118,31 @@ class MemoryTab(MemoryPanels, SingleJobTab):
         if bundle is None or self.running:
             return None
         try:
-            batches = parse_batches(self.batch_edit.text())
+            batches = parse_batches(self.setup.batch_edit.text())
         except UserError as exc:
             self.ctx.window.show_error("These batch sizes cannot be read", str(exc))
             return None
         self._save_settings()
-        self.plan_settings = {"segment_seconds": self.segment_spin.value(),
-                              "mixed_precision": self.precision_combo.currentData(),
-                              "optimizer": self.optimizer_combo.currentData()}
+        self.plan_settings = self.setup.plan_settings()
         self._clear_results()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
-        self.status.setText(f"Measuring {bundle.name}: each mode appears when it is measured.")
+        self.chart_panel.status.setText(
+            f"Measuring {bundle.name}: each mode appears when it is measured.")
         self.job = self.ctx.jobs.run(
-            f"Memory estimate for {bundle.name}", plan_memory,
+            f"Memory estimate for {bundle.name}", plan_memory_live,
             {"model_or_bundle": bundle, "batches": batches,
-             "budget_gb": self.budget_spin.value(), "reserve_gb": self.reserve_spin.value(),
-             "threads": self.ctx.window.threads(), "on_mode": self._arrived,
-             **self.plan_settings},
-            on_result=self._finished, on_error=self._failed, on_aborted=self._aborted,
-            on_finished=self._ended)
+             "budget_gb": self.setup.budget(), "reserve_gb": self.setup.reserve(),
+             "threads": self.ctx.window.threads(), **self.plan_settings},
+            on_yielded=self._arrived, on_result=self._finished, on_error=self._failed,
+            on_aborted=self._aborted, on_finished=self.refresh)
         self.job.changed.connect(self._show_progress)
-        self._redraw.start()
         self.refresh()
         return self.job
 
     def _arrived(self, result: ModeResult) -> None:
-        """Worker thread: hand a measured mode over to the UI timer."""
-        with self._lock:
-            self._incoming.append(result)
-
-    def _drain(self) -> None:
-        """UI timer: draw the modes that arrived since the last tick."""
-        with self._lock:
-            new, self._incoming = self._incoming, []
-        if not new:
-            return
-        self.results.extend(new)
+        """A measured mode (UI thread, the worker's ``yielded``): draw it."""
+        self.results.append(result)
         self.chart.set_results(self.results)
         if self.user_selected and self.selected is not None:
             self.select(*self.selected)
@@ -166,7 +150,6 @@ class MemoryTab(MemoryPanels, SingleJobTab):
             self._select_default()
 
     def _finished(self, plan) -> None:
-        self._drain()
         self.progress_bar.setValue(1000)
         self.progress_bar.setFormat(f"Done in {plan.elapsed_s:.1f} s")
         fit = max((m.profile.fit_error for m in plan.modes), default=0.0)
@@ -174,31 +157,25 @@ class MemoryTab(MemoryPanels, SingleJobTab):
         where = plan.device
         mixed = "" if where.startswith("cuda") or plan.mixed_precision == "bf16" else \
             " (fp16 measured as bf16 on the CPU: same sizes)"
-        self.status.setText(
+        self.chart_panel.status.setText(
             f"{plan.model}: {plan.parameter_count:,} parameters, {plan.segment_seconds:g} s "
             f"segments ({plan.frames} frames). Activations measured on {where} at 7 small "
             f"sizes per mode; the fit reproduces them {fit_text}{mixed}.")
 
     def _failed(self, error: BaseException) -> None:
-        self._drain()
         self.progress_bar.setFormat("Failed")
-        self.status.setText(f"<b>Estimate failed:</b> {describe_error(error)}")
+        self.chart_panel.status.setText(f"<b>Estimate failed:</b> {describe_error(error)}")
         if not self.isVisible():
             self.ctx.window.show_error("Memory estimate failed", describe_error(error))
 
     def _aborted(self) -> None:
-        self._drain()
         self.progress_bar.setFormat("Cancelled")
         done = ", ".join(r.label for r in self.results) or "no mode"
-        self.status.setText(f"Cancelled; measured before that: {done}.")
-
-    def _ended(self) -> None:
-        self._redraw.stop()
-        self.refresh()
+        self.chart_panel.status.setText(f"Cancelled; measured before that: {done}.")
 
     # ------------------------------------------------------------------ budget and selection
-    def _budget_changed(self) -> None:
-        self.chart.set_budget(self.budget_spin.value(), self.reserve_spin.value())
+    def _budget_changed(self, budget: float, reserve: float) -> None:
+        self.chart.set_budget(budget, reserve)
         self._fill_table()
 
     def _result(self, mode: Optional[str]) -> Optional[ModeResult]:
@@ -228,22 +205,26 @@ class MemoryTab(MemoryPanels, SingleJobTab):
         if mode is None or self._result(mode) is None:
             return
         self.selected = (mode, int(batch))
-        if self.batch_spin.value() != batch:
-            self.batch_spin.blockSignals(True)
-            self.batch_spin.setValue(int(batch))
-            self.batch_spin.blockSignals(False)
+        self.breakdown.set_batch(int(batch))
         self.chart.select(mode, int(batch))
         self._fill_table()
         self.refresh()
+
+    def _fill_table(self) -> None:
+        mode = self.selected[0] if self.selected else None
+        self.breakdown.show_results({r.mode: r for r in self.results}, mode,
+                                    self.chart.max_batches)
+        result = self._result(mode)
+        self.breakdown.describe(result, self.selected[1] if result else 0, self.setup.budget(),
+                                self.setup.reserve())
 
     # ------------------------------------------------------------------ training config
     def training_config(self) -> Optional[TrainingConfig]:
         if self.selected is None or self._result(self.selected[0]) is None:
             return None
         mode, batch = self.selected
-        result = self._result(mode)
-        return result.training_config(batch, self.plan_settings.get(
-            "segment_seconds", self.segment_spin.value()))
+        return self._result(mode).training_config(batch, self.plan_settings.get(
+            "segment_seconds", self.setup.segment_spin.value()))
 
     def save_config_dialog(self) -> None:
         config = self.training_config()
@@ -265,4 +246,3 @@ class MemoryTab(MemoryPanels, SingleJobTab):
             on_result=lambda p: self.ctx.window.show_message(
                 f"Training config saved to {p}: batch {config.batch_size}, {config.precision}, "
                 f"gradient checkpointing {'on' if config.gradient_checkpointing else 'off'}."))
-

@@ -1,0 +1,5 @@
+"""The Model tab (:class:`ModelTab`), its panels and the text of its summary."""
+
+from .tab import ModelTab
+
+__all__ = ["ModelTab"]
