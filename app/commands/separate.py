@@ -30,6 +30,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--exact-sum", action="store_true",
                    help="make the stems add up to the mixture exactly (last stem takes the rest)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--trust-torchscript", action="store_true",
+                   help="allow a TorchScript model file this app did not export: loading "
+                        "it runs the code inside it")
     p.add_argument("--overwrite", action="store_true", help="replace existing stem files")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     return p
@@ -45,7 +48,8 @@ def run(args) -> int:
                              "'tfswa-studio init --out model.pt').")
     if args.model is None and not args.json:
         print(f"model: the bundled demo model ({model})", file=sys.stderr)
-    backend = load_backend(model, threads=args.threads)
+    backend = load_backend(model, threads=args.threads,
+                           trust_torchscript=args.trust_torchscript)
     options = SeparationOptions(segment=args.segment, overlap=args.overlap,
                                 exact_sum=args.exact_sum)
     options.validate()

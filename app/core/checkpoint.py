@@ -23,6 +23,7 @@ from .config import PRESETS, AudioConfig, ModelConfig, preset
 from .files import atomic_path
 from .jobs import UserError
 from .model import TFSWAUNet, build_model
+from .userdata import untrusted_torchscript
 
 BUNDLE_FORMAT = "tfswa-studio-bundle"
 BUNDLE_VERSION = 1
@@ -158,9 +159,9 @@ def load_bundle(path: Path | str) -> ModelBundle:
                               "TFSWA Studio reads .pt/.pth files written by torch.save and "
                               ".safetensors files.")
     if kind == "torchscript":
-        raise CheckpointError("is a TorchScript export, not a checkpoint bundle", path,
-                              "It can be used to separate audio (choose it as the model), "
-                              "but it carries no trainable weights to inspect.")
+        # Recognised only to refuse it by name: it is never loaded as a checkpoint.
+        refusal = untrusted_torchscript(path)
+        raise CheckpointError(refusal.message, path, refusal.hint)
     raw = _read_safetensors(path) if kind == "safetensors" else _read_torch(path)
     bundle = _bundle_from_dict(raw, path)
     validate_weights(bundle)

@@ -18,7 +18,10 @@ from .registry import Backend, BackendLoader, register_loader, set_torch_threads
 
 
 def is_torchscript(path: Path) -> bool:
-    """True for a TorchScript archive (a zip with compiled code), whatever its suffix."""
+    """True for a TorchScript archive (a zip with compiled code). A ``.safetensors`` file is
+    never one: that name promises tensors only, so it is only ever read as a checkpoint."""
+    if path.suffix.lower() == ".safetensors":
+        return False
     try:
         with open(path, "rb") as fh:
             if fh.read(4) != b"PK\x03\x04":
@@ -96,4 +99,4 @@ def _load_torchscript(path: Path, threads: Optional[int]) -> Backend:
     return TorchScriptBackend(path, threads)
 
 
-register_loader(BackendLoader("torchscript", is_torchscript, _load_torchscript))
+register_loader(BackendLoader("torchscript", is_torchscript, _load_torchscript, runs_code=True))

@@ -36,6 +36,7 @@ from ..config import AudioConfig, default_audio
 from ..files import atomic_path, check_writable, describe_os_error
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from ..model.optimize import FOLDABLE, fold_batchnorms, optimize_for_inference
+from ..userdata import record_export
 from .errors import ExportError, VerificationFailed, first_line
 from .onnx import (DEFAULT_OPSET, DEFAULT_OPSETS, ONNX_EXPORTERS, OPSET_RANGE, check_onnx_choice,
                    check_onnx_file, exporter_failure, fix_io_and_metadata, normalize_dynamic_axes,
@@ -299,6 +300,7 @@ def export_to_torchscript(model: nn.Module, dummy_input: torch.Tensor, output_pa
         report = run.verify(0.45, verify, prep.dummy, verify_frames, output_path,
                             lambda shapes, sub: verify_torchscript(tmp, prep.reference, shapes,
                                                                    progress=sub, cancel=cancel))
+    record_export(output_path)   # this very file may be loaded later without asking
 
     return ExportResult(
         path=output_path, format="torchscript", method=method, opset=None, simplified=False,
