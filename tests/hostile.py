@@ -119,8 +119,8 @@ def oversize_checkpoint(path: Path, **model_config) -> Path:
     config = {"preset": "custom", "channels": [16, 32], "dim": 16, "blocks": 1, "heads": 2,
               "window": [2, 2], "mlp_ratio": 2.0, "dropout": 0.0, **model_config}
     audio = AudioConfig().to_dict()
-    for key in list(model_config):
-        if key in audio:
+    for key in ("sample_rate", "n_fft", "hop_length", "subbands", "sources", "segment_seconds"):
+        if key in config:
             audio[key] = config.pop(key)
     torch.save({"format": "tfswa-studio-bundle", "version": 1, "model_config": config,
                 "audio_config": audio, "metadata": {}, "state_dict": {}}, str(path))

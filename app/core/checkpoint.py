@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 import torch
 
 from .config import PRESETS, AudioConfig, ModelConfig, preset
-from .files import atomic_path
+from .files import atomic_path, format_bytes
 from .jobs import UserError
 from .model import TFSWAUNet, build_model
 from .userdata import untrusted_torchscript
@@ -164,6 +164,8 @@ def load_bundle(path: Path | str) -> ModelBundle:
         raise CheckpointError(refusal.message, path, refusal.hint)
     raw = _read_safetensors(path) if kind == "safetensors" else _read_torch(path)
     bundle = _bundle_from_dict(raw, path)
+    check_model_memory(bundle.model_config, bundle.audio, path)
+    check_finite(bundle.state_dict, path)
     validate_weights(bundle)
     bundle.path = path
     return bundle
@@ -274,6 +276,43 @@ def guess_preset(state: Mapping[str, torch.Tensor], audio: AudioConfig) -> Optio
     return None
 
 
+def check_finite(state: Mapping[str, torch.Tensor], path: Optional[Path] = None) -> None:
+    """Refuse weights that are NaN or infinite, naming the tensors: such a model turns every
+    song into full-scale noise or silence."""
+    bad = [name for name, t in state.items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(f"has weights that are NaN or infinite in {len(bad)} tensor"
+                              f"{'s' if len(bad) > 1 else ''} ({_listing(sorted(bad), 4)})",
+                              path, "The training diverged or the file was damaged; use an "
+                                    "earlier checkpoint.")
+
+
+def parameter_count(config: ModelConfig, audio: AudioConfig) -> int:
+    """Parameters and buffers of the network ``config`` describes, counted without
+    allocating them (the network is built on PyTorch's meta device)."""
+    with torch.device("meta"):
+        model = build_model(config, audio)
+    return sum(t.numel() for t in model.state_dict().values())
+
+
+def check_model_memory(config: ModelConfig, audio: AudioConfig,
+                       path: Optional[Path] = None) -> int:
+    """Refuse a network whose weights would not fit the memory this machine has free
+    (a loaded bundle holds them twice: the file's tensors and the built network). Returns
+    the bytes needed."""
+    import psutil
+
+    needed = 2 * 4 * parameter_count(config, audio)
+    available = psutil.virtual_memory().available
+    if needed > available:
+        raise CheckpointError(
+            f"describes a network whose weights need about {format_bytes(needed)}, more than "
+            f"the {format_bytes(available)} of memory this machine has free", path,
+            "The config was probably damaged or crafted; it was not built.")
+    return needed
+
+
 def validate_weights(bundle: ModelBundle) -> None:
     """Check the weights against the network the config describes; report by name."""
     expected = build_model(bundle.model_config, bundle.audio).state_dict()
@@ -308,6 +347,7 @@ def init_bundle(preset_name: str = "small", sources: Optional[list[str]] = None,
     if sources:
         audio = AudioConfig.from_dict({**audio.to_dict(), "sources": list(sources)})
     config = preset(preset_name, **model_overrides)
+    check_model_memory(config, audio)
     gen_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
