@@ -10,11 +10,23 @@ import contextlib
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .jobs import UserError
 
 PARTIAL_SUFFIX = ".partial"
+
+
+def format_bytes(n: Optional[float]) -> str:
+    """A size for a person, in binary units throughout: "512 B", "3.4 MiB", "1.25 GiB"."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} TiB" if abs(value) < 1024 * 10 else f"{value / 1024:,.1f} PiB"
 
 
 def check_writable(target: Path, overwrite: bool) -> None:
