@@ -17,8 +17,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..files import (atomic_path, check_writable, commit, describe_os_error, partial_path,
-                     remove_quietly)
+from ..files import (atomic_path, check_writable, commit, partial_path, remove_quietly,
+                     write_failure)
 from ..jobs import UserError
 
 READ_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "aif")
@@ -27,8 +27,64 @@ SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
 DEFAULT_SUBTYPE = {"wav": "PCM_24", "flac": "PCM_24"}
 
 
+# What a reader does with NaN or infinite samples: "error" stops with the file and the
+# time of the first one; "zero" replaces them by silence (with a warning).
+NONFINITE_CHOICES = ("error", "zero")
+
+
 class ChannelWarning(UserWarning):
     """More than two channels were downmixed to stereo."""
+
+
+def format_position(seconds: float) -> str:
+    """A time in a file for a person: "0:01.250", "1:02:03.000"."""
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = f"{minutes}:{secs:06.3f}"
+    return f"{hours}:{minutes:02d}:{secs:06.3f}" if hours else text
+
+
+class SampleCheck:
+    """Looks at every block read from a file: NaN/Inf samples (an error, or silenced with a
+    warning) and, in float files, samples above 0 dBFS (a warning: stems are clipped when
+    written as integers). Positions are reported in the file's own time."""
+
+    def __init__(self, path: Path, sample_rate: int, is_float: bool, nonfinite: str = "error",
+                 warn: Optional[Callable[[str], None]] = None):
+        if nonfinite not in NONFINITE_CHOICES:
+            raise UserError(f"unknown choice '{nonfinite}' for NaN/Inf samples; choose "
+                            f"{' or '.join(NONFINITE_CHOICES)}")
+        self.path, self.rate, self.is_float = path, sample_rate, is_float
+        self.nonfinite = nonfinite
+        self.warn = warn or (lambda m: warnings.warn(m, UserWarning, stacklevel=4))
+        self.silenced = 0
+        self._loud_warned = False
+
+    def __call__(self, raw: np.ndarray, start: int) -> np.ndarray:
+        """``raw``: ``(frames, channels)`` starting at frame ``start``; returns it cleaned."""
+        finite = np.isfinite(raw)
+        if not finite.all():
+            bad_frames = ~finite.all(axis=1)
+            first = start + int(np.argmax(bad_frames))
+            where = f"at {format_position(first / self.rate)} (frame {first})"
+            if self.nonfinite == "error":
+                raise UserError(f"has NaN or infinite samples {where}", self.path,
+                                "The file is damaged. To separate it anyway with those "
+                                "samples silenced, pass --nan zero.")
+            if not self.silenced:
+                self.warn(f"{self.path.name}: NaN or infinite samples {where} and any later "
+                          "ones were replaced by silence")
+            self.silenced += int(bad_frames.sum())
+            raw = np.where(finite, raw, np.float32(0))
+        if self.is_float and not self._loud_warned:
+            peak = float(np.max(np.abs(raw))) if raw.size else 0.0
+            if peak > 1.0:
+                self._loud_warned = True
+                first = start + int(np.argmax(np.any(np.abs(raw) > 1.0, axis=1)))
+                self.warn(f"{self.path.name}: goes above 0 dBFS (from "
+                          f"{format_position(first / self.rate)}, +{20 * np.log10(peak):.1f} dB "
+                          "in this block); stems louder than that are clipped when written")
+        return raw
 
 
 @dataclass(frozen=True)
@@ -111,10 +167,12 @@ class AudioReader:
     """
 
     def __init__(self, path: Path | str, sample_rate: int,
-                 on_warning: Optional[Callable[[str], None]] = None):
+                 on_warning: Optional[Callable[[str], None]] = None, nonfinite: str = "error"):
         self.path = Path(path)
         self.info = probe(self.path)
         self.sample_rate = int(sample_rate)
+        self.check = SampleCheck(self.path, self.info.sample_rate,
+                                 self.info.subtype in ("FLOAT", "DOUBLE"), nonfinite, on_warning)
         if self.info.channels > 2:
             msg = (f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
             (on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3)))(msg)
@@ -144,6 +202,7 @@ class AudioReader:
             raise UserError(f"reading failed after {self.frames_read} frames ({exc})",
                             self.path, "The file is probably truncated or corrupt.") from exc
         last = raw.shape[0] < frames
+        raw = self.check(raw, self.frames_read)
         stereo = to_stereo(raw)
         self.frames_read += raw.shape[0]
         if self._resampler is not None:
@@ -169,12 +228,13 @@ class AudioReader:
 
 
 def load(path: Path | str, sample_rate: Optional[int] = None,
-         on_warning: Optional[Callable[[str], None]] = None) -> tuple[np.ndarray, int]:
+         on_warning: Optional[Callable[[str], None]] = None,
+         nonfinite: str = "error") -> tuple[np.ndarray, int]:
     """Read a whole file as ``(2, samples)`` float32, resampled to ``sample_rate`` if given."""
     info = probe(path)
     rate = int(sample_rate or info.sample_rate)
     blocks = []
-    with AudioReader(path, rate, on_warning) as reader:
+    with AudioReader(path, rate, on_warning, nonfinite) as reader:
         while True:
             block = reader.read(1 << 18)
             if block.shape[1]:
@@ -222,11 +282,10 @@ class AudioWriter:
         try:
             self._file = sf.SoundFile(str(self.tmp), "w", samplerate=int(sample_rate),
                                       channels=channels, format=WRITE_FORMATS[fmt], subtype=sub)
-        except OSError as exc:
-            raise describe_os_error(exc, self.path) from exc
         except Exception as exc:
             remove_quietly(self.tmp)
-            raise UserError(f"cannot create the file ({exc})", self.path) from exc
+            raise (write_failure(exc, self.path)
+                   or UserError(f"cannot create the file ({exc})", self.path)) from exc
         self.frames = 0
 
     def write(self, block: np.ndarray, last: bool = False) -> None:
@@ -238,20 +297,25 @@ class AudioWriter:
             block = block[:, :max(0, self.length - self.frames)]
         try:
             self._file.write(np.ascontiguousarray(np.asarray(block, dtype=np.float32).T))
-        except OSError as exc:
-            self.abort()
-            raise describe_os_error(exc, self.path) from exc
         except Exception as exc:  # libsndfile errors (e.g. disk full) are RuntimeErrors
-            self.abort()
-            raise UserError(f"writing failed ({exc})", self.path) from exc
+            raise self._failed(exc) from exc
         self.frames += block.shape[-1]
+
+    def _failed(self, exc: Exception) -> UserError:
+        """Abort, and say why the write failed ("the disk is full" when it is)."""
+        failure = write_failure(exc, self.path)
+        self.abort()
+        return failure or UserError(f"writing failed ({exc})", self.path)
 
     def commit(self) -> Path:
         if self._resampler is not None:
             self.write(np.zeros((self.channels, 0), np.float32), last=True)
         if self.length is not None and self.frames < self.length:
             self.write(np.zeros((self.channels, self.length - self.frames), np.float32))
-        self._file.close()
+        try:
+            self._file.close()
+        except Exception as exc:  # the last buffered bytes did not fit
+            raise self._failed(exc) from exc
         commit(self.tmp, self.path, self.overwrite)
         return self.path
 
@@ -281,6 +345,6 @@ def write(path: Path | str, audio: np.ndarray, sample_rate: int, fmt: Optional[s
     return path
 
 
-__all__ = ["AudioInfo", "AudioReader", "AudioWriter", "ChannelWarning", "load", "probe",
+__all__ = ["NONFINITE_CHOICES", "SampleCheck", "format_position", "AudioInfo", "AudioReader", "AudioWriter", "ChannelWarning", "load", "probe",
            "write", "to_stereo", "downmix_matrix", "resolve_format", "atomic_path",
            "READ_FORMATS", "WRITE_FORMATS", "SUBTYPES"]
