@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 import torch
 
 from .config import PRESETS, AudioConfig, ModelConfig, preset
-from .files import atomic_path, format_bytes
+from .files import atomic_path, check_free_space, check_writable, format_bytes
 from .jobs import UserError
 from .model import TFSWAUNet, build_model
 from .userdata import untrusted_torchscript
@@ -82,6 +82,9 @@ def save_bundle(bundle: ModelBundle, path: Path | str, overwrite: bool = False) 
     if suffix not in CHECKPOINT_SUFFIXES:
         raise CheckpointError(f"unknown checkpoint suffix '{path.suffix}'", path,
                               "Use .pt, .pth or .safetensors.")
+    needed = sum(t.numel() * t.element_size() for t in bundle.state_dict.values()) + (64 << 10)
+    check_writable(path, overwrite)
+    check_free_space(path, needed, "the checkpoint")
     with atomic_path(path, overwrite) as tmp:
         if suffix == SAFETENSORS_SUFFIX:
             _save_safetensors(bundle, tmp)

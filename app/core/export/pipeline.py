@@ -33,7 +33,7 @@ from torch import nn
 from ..artifacts import INPUT_NAME, OUTPUT_NAME, artifact_metadata
 from ..checkpoint import ModelBundle
 from ..config import AudioConfig, default_audio
-from ..files import atomic_path, check_writable, describe_os_error
+from ..files import atomic_path, check_free_space, check_writable, describe_os_error
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from ..model.optimize import FOLDABLE, fold_batchnorms, optimize_for_inference
 from ..userdata import record_export
@@ -162,6 +162,13 @@ def _writing(path: Path):
         raise describe_os_error(exc, path) from exc
 
 
+def _check_space(model: nn.Module, output_path: Path) -> None:
+    """The artifact holds every weight as float32 plus the graph: refuse before writing
+    when that will not fit (a TorchScript writer hitting a full disk aborts the process)."""
+    weights = sum(t.numel() * 4 for t in model.state_dict().values())
+    check_free_space(output_path, int(weights * 1.1) + (1 << 20), "the exported model")
+
+
 def _simplify(proto):
     """onnxslim's simplified graph, its console output dropped."""
     import onnxslim
@@ -198,6 +205,7 @@ def export_to_onnx(model: nn.Module, dummy_input: torch.Tensor, output_path: Pat
     meta = artifact_metadata(prep.audio, getattr(model, "config", None), "fp32",
                              exporter=exporter, opset=str(opset_version), **dict(metadata or {}))
     cancel.check()
+    _check_space(prep.model, output_path)
 
     import onnx
 
@@ -284,6 +292,7 @@ def export_to_torchscript(model: nn.Module, dummy_input: torch.Tensor, output_pa
     meta = artifact_metadata(prep.audio, getattr(model, "config", None), "fp32",
                              method=method, **dict(metadata or {}))
     cancel.check()
+    _check_space(prep.model, output_path)
 
     with atomic_path(output_path, overwrite) as tmp, _writing(output_path):
         with run.stage("export", 0.05, 0.35) as (sub, rec):

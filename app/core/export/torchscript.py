@@ -4,6 +4,7 @@ runs them, then verifies the file loaded back (:mod:`app.core.export.verify`).""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import Counter
@@ -47,9 +48,16 @@ def compile_torchscript(model: nn.Module, dummy: torch.Tensor, method: str):
 
 def freeze_and_save(compiled, path: Path, metadata: Mapping[str, str]):
     """Inline the weights, save to ``path`` with ``metadata`` as the description; returns
-    the frozen module."""
+    the frozen module.
+
+    The archive is built in memory and written by Python: TorchScript's own file writer
+    aborts the whole process when the disk fills up, where Python raises an error that
+    becomes "the disk is full" and leaves no partial file."""
     frozen = torch.jit.freeze(compiled.eval())
-    torch.jit.save(frozen, str(path), _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(metadata)})
+    buffer = io.BytesIO()
+    torch.jit.save(frozen, buffer, _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(metadata)})
+    with open(path, "wb") as fh:
+        fh.write(buffer.getbuffer())
     return frozen
 
 
