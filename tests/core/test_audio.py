@@ -116,7 +116,7 @@ def test_an_interrupted_write_leaves_no_file(tmp_path):
 
 @pytest.mark.parametrize("content,problem", [
     (b"", "empty"),
-    (b"this is not audio at all" * 10, "cannot be read as audio"),
+    (b"this is not audio at all" * 10, "is a text file, not audio"),
     (b"RIFF\x10\x00\x00\x00WAVEfmt ", "cannot be read as audio"),
 ])
 def test_bad_files_get_a_message_naming_the_file(tmp_path, content, problem):

@@ -1,6 +1,7 @@
 """Reading, resampling and writing audio.
 
-Reading goes through soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile knows);
+Reading goes through soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile knows), and
+through PyAV's FFmpeg for the rest (M4A/AAC);
 resampling through soxr, streamed so that long files never sit in memory whole. Audio arrays
 inside the app are ``(channels, samples)`` float32, always stereo: mono becomes two identical
 channels, more than two channels are downmixed (with a warning).
@@ -20,8 +21,9 @@ import soxr
 from ..files import (atomic_path, check_writable, commit, partial_path, remove_quietly,
                      write_failure)
 from ..jobs import UserError
+from .decode import AV_HINT, AvFile, av_info, have_av, looks_like_text
 
-READ_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "aif")
+READ_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "aif", "m4a", "aac", "mp4")
 WRITE_FORMATS = {"wav": "WAV", "flac": "FLAC"}
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
 DEFAULT_SUBTYPE = {"wav": "PCM_24", "flac": "PCM_24"}
@@ -103,28 +105,54 @@ class AudioInfo:
 
 def _open_error(path: Path, exc: Exception) -> UserError:
     reason = str(exc).split(":")[-1].strip() or type(exc).__name__
+    if "possibly a pipe" in reason or "not recognised" in reason.lower():
+        reason = "not a format libsndfile or FFmpeg recognises"
     if not path.exists():
         return UserError("does not exist", path)
     if path.is_dir():
         return UserError("is a folder, not an audio file", path)
     if path.stat().st_size == 0:
         return UserError("is empty (0 bytes)", path)
+    hint = "Supported formats: WAV, FLAC, OGG/Vorbis, MP3, M4A/AAC. The file may be corrupt " \
+           "or in another format."
     return UserError(f"cannot be read as audio ({reason})", path,
-                     "Supported formats: WAV, FLAC, OGG/Vorbis, MP3. The file may be corrupt "
-                     "or in another format.")
+                     hint if have_av() else f"{hint} {AV_HINT}.")
 
 
 def probe(path: Path | str) -> AudioInfo:
-    """Describe an audio file without reading its samples."""
+    """Describe an audio file without reading its samples (a file only FFmpeg reads is
+    decoded once to count its frames exactly)."""
     path = Path(path)
+    if path.is_file() and looks_like_text(path):
+        raise UserError("is a text file, not audio", path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile reports every failure as a RuntimeError subclass
-        raise _open_error(path, exc) from exc
+        if not (path.is_file() and path.stat().st_size and have_av()):
+            raise _open_error(path, exc) from exc
+        try:
+            info = av_info(path)
+        except UserError:
+            raise _open_error(path, exc) from exc
+        if info.frames <= 0 or info.sample_rate <= 0 or info.channels <= 0:
+            raise UserError("contains no audio", path)
+        return AudioInfo(path, info.sample_rate, info.channels, info.frames, info.format,
+                         info.subtype)
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
         raise UserError("contains no audio", path)
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames),
                      info.format, info.subtype)
+
+
+def open_samples(info: AudioInfo):
+    """A reader of ``(frames, channels)`` float32 blocks: soundfile, or PyAV for what only
+    FFmpeg reads."""
+    if info.format.startswith("FFMPEG:"):
+        return AvFile(info.path)
+    try:
+        return sf.SoundFile(str(info.path))
+    except Exception as exc:
+        raise _open_error(info.path, exc) from exc
 
 
 def downmix_matrix(channels: int) -> np.ndarray:
@@ -176,10 +204,7 @@ class AudioReader:
         if self.info.channels > 2:
             msg = (f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
             (on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3)))(msg)
-        try:
-            self._file = sf.SoundFile(str(self.path))
-        except Exception as exc:
-            raise _open_error(self.path, exc) from exc
+        self._file = open_samples(self.info)
         self._resampler = None
         if self.info.sample_rate != self.sample_rate:
             self._resampler = soxr.ResampleStream(self.info.sample_rate, self.sample_rate, 2,
@@ -198,6 +223,8 @@ class AudioReader:
             return np.zeros((2, 0), dtype=np.float32)
         try:
             raw = self._file.read(frames, dtype="float32", always_2d=True)
+        except UserError:
+            raise
         except Exception as exc:
             raise UserError(f"reading failed after {self.frames_read} frames ({exc})",
                             self.path, "The file is probably truncated or corrupt.") from exc
