@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,7 +182,11 @@ def _read_torch(path: Path) -> Any:
     import pickle
 
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        # A file object, not the name: torch.load hands a name ending in .safetensors to
+        # the safetensors reader, whatever the bytes are.
+        with open(path, "rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # torch's notes on pickle protocols
+            return torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Weights only load failed" in text or "Unsupported" in text:
