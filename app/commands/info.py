@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..core.checkpoint import load_bundle
+from ..core.jobs import UserError
 from ..core.info import ModelInfo, human_bytes, human_count, metadata_rows, model_info
 from ..terminal import table
 
@@ -12,9 +14,13 @@ from ..terminal import table
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a checkpoint: preset, size, audio config, stages",
                        description="Describe a model checkpoint (.pt, .pth, .safetensors).")
-    p.add_argument("checkpoint", help="model bundle file")
+    p.add_argument("checkpoint", nargs="+", help="model files (each described in turn)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def format_info(info: ModelInfo) -> str:
@@ -30,7 +36,8 @@ def format_info(info: ModelInfo) -> str:
         f"hop {a['hop_length']}, {a['window']} window, {a['subbands']} sub-bands, "
         f"{a['segment_seconds']:g} s segments",
         f"Network      channels {m['channels']}, bottleneck dim {m['dim']}, "
-        f"{m['blocks']} TFSWA blocks, {m['heads']} heads, window {m['window']}",
+        f"{_plural(m['blocks'], 'TFSWA block')}, {_plural(m['heads'], 'head')}, "
+        f"window {m['window']}",
         f"Input        {tuple(info.input_shape)} -> masks {tuple(info.output_shape)}",
     ]
     trained = info.metadata.get("trained")
@@ -47,10 +54,27 @@ def format_info(info: ModelInfo) -> str:
 
 
 def run(args) -> int:
+    """Describe each file; a file that cannot be read is one error line and the others
+    are still described (exit status 2 if any failed)."""
     from ..cli import print_json
 
-    info = model_info(load_bundle(args.checkpoint))
-    if args.json:
+    if len(args.checkpoint) == 1:
+        return _describe(args.checkpoint[0], args.json, print_json)
+    failures = 0
+    for index, path in enumerate(args.checkpoint):
+        if index and not args.json:
+            print()
+        try:
+            _describe(path, args.json, print_json)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failures += 1
+    return 2 if failures else 0
+
+
+def _describe(path: str, as_json: bool, print_json) -> int:
+    info = model_info(load_bundle(path))
+    if as_json:
         print_json(info)
     else:
         print(format_info(info))

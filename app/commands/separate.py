@@ -60,6 +60,9 @@ def run(args) -> int:
         print(f"model: the bundled demo model ({model})", file=sys.stderr)
     backend = load_backend(model, threads=args.threads,
                            trust_torchscript=args.trust_torchscript)
+    if backend.trained is False:
+        print(f"warning: {Path(model).name} was never trained (made by 'tfswa-studio init'): "
+              "its stems will not be separated sources", file=sys.stderr)
     options = SeparationOptions(segment=args.segment, overlap=args.overlap,
                                 exact_sum=args.exact_sum)
     options.validate()

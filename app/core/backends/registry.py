@@ -34,6 +34,16 @@ class Backend(ABC):
         self.audio = audio
         self.path = Path(path) if path is not None else None
         self.name = name or self.kind
+        self.metadata: dict = {}     # what the file says about itself (bundle or artifact)
+
+    @property
+    def trained(self) -> Optional[bool]:
+        """False when the file says the model was never trained (``tfswa-studio init``),
+        True when it says it was, None when it does not say."""
+        value = self.metadata.get("trained")
+        if isinstance(value, str):
+            value = {"true": True, "false": False}.get(value.strip().lower())
+        return value if isinstance(value, bool) else None
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -367,7 +367,8 @@ def export_bundle(bundle: ModelBundle, output_path: Path | str,
     audio = bundle.audio
     frames = options.frames or audio.segment_frames
     dummy = torch.from_numpy(test_magnitudes((1, audio.channels, audio.n_bins, frames)))
-    extra = {"source_checkpoint": bundle.path.name if bundle.path else None}
+    extra = {"source_checkpoint": bundle.path.name if bundle.path else None,
+             "trained": bundle.metadata.get("trained")}
     model = bundle.build()
     if options.format == "onnx":
         return export_to_onnx(model, dummy, output_path, opset_version=options.onnx_opset,
