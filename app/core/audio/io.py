@@ -144,6 +144,24 @@ def probe(path: Path | str) -> AudioInfo:
                      info.format, info.subtype)
 
 
+def missing_wav_bytes(path: Path) -> int:
+    """Bytes a WAV file's header promises beyond its end (0 when complete or not a WAV): a
+    download cut short still reads, but the user should know the song is incomplete."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            size = fh.seek(0, 2)
+    except OSError:
+        return 0
+    at = head.find(b"data", 12) if head[:4] == b"RIFF" and head[8:12] == b"WAVE" else -1
+    if at < 0 or len(head) < at + 8:
+        return 0
+    declared = int.from_bytes(head[at + 4:at + 8], "little")
+    if declared == 0xFFFFFFFF:          # streamed WAVs leave the size open
+        return 0
+    return max(0, declared - (size - (at + 8)))
+
+
 def open_samples(info: AudioInfo):
     """A reader of ``(frames, channels)`` float32 blocks: soundfile, or PyAV for what only
     FFmpeg reads."""
@@ -201,9 +219,12 @@ class AudioReader:
         self.sample_rate = int(sample_rate)
         self.check = SampleCheck(self.path, self.info.sample_rate,
                                  self.info.subtype in ("FLOAT", "DOUBLE"), nonfinite, on_warning)
+        warn = on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3))
         if self.info.channels > 2:
-            msg = (f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
-            (on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3)))(msg)
+            warn(f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
+        if self.info.format == "WAV" and missing_wav_bytes(self.path):
+            warn(f"{self.path.name}: the file is truncated (its header promises more audio "
+                 f"than it holds); only the {self.info.duration:.1f} s present are used")
         self._file = open_samples(self.info)
         self._resampler = None
         if self.info.sample_rate != self.sample_rate:
