@@ -21,8 +21,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
 from ...core.jobs import UserError
-from ...core.memory import (TRAINING_CONFIG_NAME, ModeResult, TrainingConfig, parse_batches,
-                            plan_memory, save_training_config)
+from ...core.memory import (DEFAULT_RESERVE_GB, TRAINING_CONFIG_NAME, ModeResult,
+                            TrainingConfig, parse_batches, plan_memory, save_training_config)
 from ..jobs import Job, describe_error
 from .base import SingleJobTab, TabContext
 from .memory_panels import MemoryPanels
@@ -67,7 +67,7 @@ class MemoryTab(MemoryPanels, SingleJobTab):
         optimizer = self.setting("optimizer", "adam")
         self.optimizer_combo.setCurrentIndex(max(self.optimizer_combo.findData(optimizer), 0))
         self.budget_spin.setValue(float(self.setting("budget_gb", 8.0, float)))
-        self.reserve_spin.setValue(float(self.setting("reserve_gb", 0.5, float)))
+        self.reserve_spin.setValue(float(self.setting("reserve_gb", DEFAULT_RESERVE_GB, float)))
 
     def _save_settings(self) -> None:
         self.set_setting("batches", self.batch_edit.text())

@@ -238,6 +238,6 @@ class MemoryPanels:
         verdict = "fits" if fits else "does <b>not</b> fit"
         self.selection_label.setText(
             f"<b>{MODE_LABELS[mode]}</b>, batch {batch}: {gib(e.total)} in total, which "
-            f"{verdict} a {self.budget_spin.value():g} GiB budget"
+            f"{verdict} the {self.budget_spin.value():g} GiB budget"
             + (f" with {self.reserve_spin.value():g} GiB kept free." if self.reserve_spin.value()
                else "."))
