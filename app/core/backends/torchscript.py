@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -62,6 +63,13 @@ def load_torchscript(path: Path):
         return torch.jit.optimize_for_inference(module)
     except RuntimeError:
         return module
+
+
+def torchscript_operator_counts(module) -> Counter:
+    """Operation count per kind in a TorchScript graph, constants and attribute reads aside."""
+    graph = module.graph if hasattr(module, "graph") else module.forward.graph
+    return Counter(node.kind() for node in graph.nodes()
+                   if node.kind() not in ("prim::Constant", "prim::GetAttr"))
 
 
 class TorchScriptBackend(Backend):

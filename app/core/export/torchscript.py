@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Mapping
 
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 from ..artifacts import TORCHSCRIPT_EXTRA_FILE
+from ..backends.torchscript import torchscript_operator_counts  # noqa: F401 - re-exported
 from .errors import ExportError, first_line
 
 TORCHSCRIPT_METHODS = ("trace", "script")
@@ -59,10 +59,3 @@ def freeze_and_save(compiled, path: Path, metadata: Mapping[str, str]):
     with open(path, "wb") as fh:
         fh.write(buffer.getbuffer())
     return frozen
-
-
-def torchscript_operator_counts(module) -> Counter:
-    """Operation count per kind in a TorchScript graph, constants and attribute reads aside."""
-    graph = module.graph if hasattr(module, "graph") else module.forward.graph
-    return Counter(node.kind() for node in graph.nodes()
-                   if node.kind() not in ("prim::Constant", "prim::GetAttr"))
