@@ -20,7 +20,7 @@ from .backends.registry import Backend, load_backend
 from .backends.pytorch import TorchBackend
 from .checkpoint import ModelBundle, load_bundle
 from .jobs import to_jsonable
-from .userdata import read_json, sha256_file, write_json
+from .userdata import is_app_export, read_json, sha256_file, write_json
 
 VARIANTS_FILE = "variants.json"
 
@@ -122,12 +122,20 @@ class Workspace:
         self._store()
         self._emit("variant-updated", variant)
 
-    def backend_for(self, variant: Optional[Variant] = None, threads: Optional[int] = None) -> Backend:
-        """A runnable backend for a variant (the PyTorch model when ``variant`` is None)."""
+    def needs_trust(self, variant: Optional[Variant]) -> bool:
+        """True for a TorchScript variant whose file this app did not export as it is now:
+        running it means running its code, so the user must say so first."""
+        return (variant is not None and variant.kind == "torchscript" and variant.path is not None
+                and variant.path.is_file() and not is_app_export(variant.path))
+
+    def backend_for(self, variant: Optional[Variant] = None, threads: Optional[int] = None,
+                    trust_torchscript: bool = False) -> Backend:
+        """A runnable backend for a variant (the PyTorch model when ``variant`` is None); a
+        TorchScript file loads only when trusted (see :func:`load_backend`)."""
         if variant is None or variant.kind == "pytorch":
             if self.bundle is None:
                 raise LookupError("no model is loaded")
             return TorchBackend(self.bundle.build(), self.bundle.audio, self.bundle.path, threads)
         if variant.path is None:
             raise LookupError(f"variant {variant.name} has no file")
-        return load_backend(variant.path, threads)
+        return load_backend(variant.path, threads, trust_torchscript=trust_torchscript)
