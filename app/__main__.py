@@ -34,5 +34,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return cli_main(args)
 
 
+def run() -> int:
+    """``main`` with a Ctrl-C during start-up (imports take seconds) ending quietly."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("\ncancelled", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

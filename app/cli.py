@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import signal
 import sys
 from typing import Any, Optional, Sequence
 
@@ -38,13 +40,29 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends a job like Ctrl-C: the same clean-up, no partial file."""
+    raise KeyboardInterrupt
+
+
+def _quiet_stdout() -> None:
+    """After the reader of stdout went away (``| head -1``), send what is left to /dev/null
+    so Python's final flush does not fail a second time."""
     try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading_is_main() else None
+    try:
+        parser = get_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 2
         return int(args._run(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -52,3 +70,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (KeyboardInterrupt, Cancelled):
         print("\ncancelled: no partial output was left behind", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except MemoryError:
+        print("error: out of memory; try a smaller --segment or --batch, or close other "
+              "programs", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -18,6 +18,19 @@ def _limit_threads():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_data(tmp_path_factory):
+    """The app's memory between runs (trusted exports, workspace variants) goes to a
+    temporary data folder, for the tests and the CLI subprocesses they start."""
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 @pytest.fixture
 def torch_one_thread():
     """Run torch on one thread during a test. The models in these tests are tiny: on a busy

@@ -8,8 +8,9 @@ import sys
 
 from ..core.config import PRESETS
 from ..core.jobs import UserError
-from ..core.memory import (MODES, OPTIMIZER_STATES, PRECISIONS, MemoryPlan, TrainingConfig,
-                           parse_batches, plan_memory, save_training_config)
+from ..core.memory import (DEFAULT_RESERVE_GB, MODES, OPTIMIZER_STATES, PRECISIONS, GiB,
+                           MemoryPlan, MiB, TrainingConfig, parse_batches, plan_memory,
+                           save_training_config)
 from ..terminal import TerminalProgress, table
 
 
@@ -29,8 +30,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="batch sizes: 1,2,4,8 or 1-32 (powers of two) or 2:16:2 (default 1,2,4,8,16)")
     p.add_argument("--segment", type=float, help="segment length in seconds (default: the model's)")
     p.add_argument("--budget-gb", type=float, help="GPU memory budget in GiB: report the largest batch")
-    p.add_argument("--reserve-gb", type=float, default=0.0,
-                   help="GiB of the budget kept free (CUDA context, allocator slack; default 0)")
+    p.add_argument("--keep-free", "--reserve-gb", dest="reserve_gb", type=float,
+                   default=DEFAULT_RESERVE_GB,
+                   help="GiB of the budget kept free (CUDA context, allocator slack; default "
+                        f"{DEFAULT_RESERVE_GB:g}, as in the app's Memory tab)")
     p.add_argument("--precision", choices=[p for p in PRECISIONS if p != "fp32"], default="bf16",
                    help="dtype of the mixed-precision modes (default bf16)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZER_STATES), default="adam",
@@ -50,15 +53,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def format_plan(plan: MemoryPlan) -> str:
-    largest = max((e.total for m in plan.modes for e in m.estimates), default=0)
-    unit, scale = ("GiB", 1024 ** 3) if largest >= 2 * 1024 ** 3 else ("MiB", 1024 ** 2)
-
     def _fmt(n: int) -> str:
-        return f"{n / scale:,.2f}" if unit == "GiB" else f"{n / scale:,.1f}"
+        """Each size in its own unit: a 3 MiB gradient is not "0.00 GiB"."""
+        return f"{n / GiB:,.2f} GiB" if n >= GiB else f"{n / MiB:,.1f} MiB"
 
     head = (f"{plan.model}: {plan.parameter_count:,} parameters, {plan.segment_seconds:g} s "
             f"segments ({plan.frames} frames), optimizer {plan.optimizer}, measured on "
-            f"{plan.device} in {plan.elapsed_s:.1f} s. Memory in {unit}.")
+            f"{plan.device} in {plan.elapsed_s:.1f} s.")
     blocks = [head]
     for mode in plan.modes:
         rows = []
@@ -119,7 +120,9 @@ def training_config_for(plan: MemoryPlan, mode_name: str | None) -> TrainingConf
         mode = max(fitting, key=lambda m: m.max_batch) if fitting else plan.modes[-1]
     else:
         mode = plan.mode(mode_name)
-    batch = mode.max_batch if mode.max_batch is not None else max(plan.batches)
+    asked = max(plan.batches)
+    # The largest batch that fits, but never beyond the largest one asked for.
+    batch = min(mode.max_batch, asked) if mode.max_batch is not None else asked
     if batch < 1:
         raise UserError(f"not even batch 1 fits {plan.budget_gb:g} GiB in mode {mode.label}; "
                         "no training config written")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Any, Mapping, Optional
 import torch
 
 from .config import PRESETS, AudioConfig, ModelConfig, preset
-from .files import atomic_path
+from .files import atomic_path, check_free_space, check_writable, format_bytes
 from .jobs import UserError, first_line
 from .model import TFSWAUNet, build_model
+from .userdata import untrusted_torchscript
 
 BUNDLE_FORMAT = "tfswa-studio-bundle"
 BUNDLE_VERSION = 1
@@ -81,6 +83,9 @@ def save_bundle(bundle: ModelBundle, path: Path | str, overwrite: bool = False) 
     if suffix not in CHECKPOINT_SUFFIXES:
         raise CheckpointError(f"unknown checkpoint suffix '{path.suffix}'", path,
                               "Use .pt, .pth or .safetensors.")
+    needed = sum(t.numel() * t.element_size() for t in bundle.state_dict.values()) + (64 << 10)
+    check_writable(path, overwrite)
+    check_free_space(path, needed, "the checkpoint")
     with atomic_path(path, overwrite) as tmp:
         if suffix == SAFETENSORS_SUFFIX:
             _save_safetensors(bundle, tmp)
@@ -158,11 +163,13 @@ def load_bundle(path: Path | str) -> ModelBundle:
                               "TFSWA Studio reads .pt/.pth files written by torch.save and "
                               ".safetensors files.")
     if kind == "torchscript":
-        raise CheckpointError("is a TorchScript export, not a checkpoint bundle", path,
-                              "It can be used to separate audio (choose it as the model), "
-                              "but it carries no trainable weights to inspect.")
+        # Recognised only to refuse it by name: it is never loaded as a checkpoint.
+        refusal = untrusted_torchscript(path)
+        raise CheckpointError(refusal.message, path, refusal.hint)
     raw = _read_safetensors(path) if kind == "safetensors" else _read_torch(path)
     bundle = _bundle_from_dict(raw, path)
+    check_model_memory(bundle.model_config, bundle.audio, path)
+    check_finite(bundle.state_dict, path)
     validate_weights(bundle)
     bundle.path = path
     return bundle
@@ -175,7 +182,11 @@ def _read_torch(path: Path) -> Any:
     import pickle
 
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        # A file object, not the name: torch.load hands a name ending in .safetensors to
+        # the safetensors reader, whatever the bytes are.
+        with open(path, "rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # torch's notes on pickle protocols
+            return torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Weights only load failed" in text or "Unsupported" in text:
@@ -269,6 +280,43 @@ def guess_preset(state: Mapping[str, torch.Tensor], audio: AudioConfig) -> Optio
     return None
 
 
+def check_finite(state: Mapping[str, torch.Tensor], path: Optional[Path] = None) -> None:
+    """Refuse weights that are NaN or infinite, naming the tensors: such a model turns every
+    song into full-scale noise or silence."""
+    bad = [name for name, t in state.items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(f"has weights that are NaN or infinite in {len(bad)} tensor"
+                              f"{'s' if len(bad) > 1 else ''} ({_listing(sorted(bad), 4)})",
+                              path, "The training diverged or the file was damaged; use an "
+                                    "earlier checkpoint.")
+
+
+def parameter_count(config: ModelConfig, audio: AudioConfig) -> int:
+    """Parameters and buffers of the network ``config`` describes, counted without
+    allocating them (the network is built on PyTorch's meta device)."""
+    with torch.device("meta"):
+        model = build_model(config, audio)
+    return sum(t.numel() for t in model.state_dict().values())
+
+
+def check_model_memory(config: ModelConfig, audio: AudioConfig,
+                       path: Optional[Path] = None) -> int:
+    """Refuse a network whose weights would not fit the memory this machine has free
+    (a loaded bundle holds them twice: the file's tensors and the built network). Returns
+    the bytes needed."""
+    import psutil
+
+    needed = 2 * 4 * parameter_count(config, audio)
+    available = psutil.virtual_memory().available
+    if needed > available:
+        raise CheckpointError(
+            f"describes a network whose weights need about {format_bytes(needed)}, more than "
+            f"the {format_bytes(available)} of memory this machine has free", path,
+            "The config was probably damaged or crafted; it was not built.")
+    return needed
+
+
 def validate_weights(bundle: ModelBundle) -> None:
     """Check the weights against the network the config describes; report by name."""
     expected = build_model(bundle.model_config, bundle.audio).state_dict()
@@ -303,6 +351,7 @@ def init_bundle(preset_name: str = "small", sources: Optional[list[str]] = None,
     if sources:
         audio = AudioConfig.from_dict({**audio.to_dict(), "sources": list(sources)})
     config = preset(preset_name, **model_overrides)
+    check_model_memory(config, audio)
     gen_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)

@@ -15,6 +15,29 @@ from typing import Any, Mapping
 
 from .jobs import UserError
 
+# Sane upper bounds, checked before anything is built: a crafted config must not ask for a
+# terabyte. They are generous (the largest preset uses a fraction of each).
+MAX_SAMPLE_RATE = 384_000
+MAX_N_FFT = 1 << 16
+MAX_SUBBANDS = 64
+MAX_SOURCES = 16
+MAX_SOURCE_NAME = 64
+MAX_SEGMENT_SECONDS = 60.0
+# bins x frames of one segment's spectrogram (the default is 1025 x 259 = 265 k).
+MAX_SEGMENT_VALUES = 1 << 23
+MAX_LEVELS = 8
+MAX_CHANNELS = 4096
+MAX_DIM = 4096
+MAX_BLOCKS = 64
+MAX_HEADS = 64
+MAX_WINDOW = 64
+MAX_MLP_RATIO = 16.0
+
+
+def _bounded(problems: list[str], name: str, value, low, high) -> None:
+    if not low <= value <= high:
+        problems.append(f"{name} {value} is out of range ({low} .. {high})")
+
 
 @dataclass(frozen=True)
 class AudioConfig:
@@ -29,23 +52,34 @@ class AudioConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
-        problems = []
-        if self.sample_rate < 8000:
-            problems.append(f"sample_rate {self.sample_rate} is below 8000 Hz")
-        if self.n_fft < 16 or self.n_fft % 2:
-            problems.append(f"n_fft {self.n_fft} must be an even number >= 16")
+        for name in ("sample_rate", "n_fft", "hop_length", "subbands", "channels"):
+            object.__setattr__(self, name, _whole(getattr(self, name), name))
+        object.__setattr__(self, "segment_seconds", float(self.segment_seconds))
+        problems: list[str] = []
+        _bounded(problems, "sample_rate", self.sample_rate, 8000, MAX_SAMPLE_RATE)
+        _bounded(problems, "n_fft", self.n_fft, 16, MAX_N_FFT)
+        if self.n_fft % 2:
+            problems.append(f"n_fft {self.n_fft} must be even")
         if not 0 < self.hop_length <= self.n_fft // 2:
             problems.append(f"hop_length {self.hop_length} must be in 1..n_fft/2")
         if self.window != "hann":
             problems.append(f"window '{self.window}' is not supported (only 'hann')")
-        if self.subbands < 1:
-            problems.append("subbands must be >= 1")
-        if not self.sources or len(set(self.sources)) != len(self.sources):
-            problems.append(f"sources {list(self.sources)} must be a non-empty list of distinct names")
-        if self.segment_seconds <= 0:
-            problems.append("segment_seconds must be positive")
+        _bounded(problems, "subbands", self.subbands, 1, MAX_SUBBANDS)
+        if not self.sources or len(set(self.sources)) != len(self.sources) or not all(
+                isinstance(n, str) and 0 < len(n) <= MAX_SOURCE_NAME and "/" not in n
+                and "\\" not in n and n not in (".", "..") for n in self.sources):
+            problems.append(f"sources must be a non-empty list of distinct short names "
+                            f"(no slashes), got {list(self.sources)[:MAX_SOURCES + 1]}")
+        elif len(self.sources) > MAX_SOURCES:
+            problems.append(f"{len(self.sources)} sources is more than {MAX_SOURCES}")
+        if not 0 < self.segment_seconds <= MAX_SEGMENT_SECONDS:
+            problems.append(f"segment_seconds {self.segment_seconds:g} is out of range "
+                            f"(0 .. {MAX_SEGMENT_SECONDS:g})")
         if self.channels != 2:
             problems.append("only stereo models (channels = 2) are supported")
+        if not problems and self.n_bins * self.segment_frames > MAX_SEGMENT_VALUES:
+            problems.append(f"one segment's spectrogram would be {self.n_bins} x "
+                            f"{self.segment_frames} values, more than {MAX_SEGMENT_VALUES:,}")
         if problems:
             raise UserError("invalid audio config: " + "; ".join(problems))
 
@@ -95,19 +129,26 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        object.__setattr__(self, "window", tuple(int(w) for w in self.window))
-        problems = []
-        if not self.channels or any(c < 1 for c in self.channels):
-            problems.append(f"channels {list(self.channels)} must be positive")
-        if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
-            problems.append(f"dim {self.dim} must be a positive multiple of heads {self.heads}")
-        if self.blocks < 0:
-            problems.append("blocks must be >= 0")
-        if len(self.window) != 2 or any(w < 1 for w in self.window):
-            problems.append(f"window {list(self.window)} must be two positive sizes")
-        if self.mlp_ratio <= 0:
-            problems.append("mlp_ratio must be positive")
+        object.__setattr__(self, "channels", tuple(_whole(c, "channels") for c in self.channels))
+        object.__setattr__(self, "window", tuple(_whole(w, "window") for w in self.window))
+        for name in ("dim", "blocks", "heads"):
+            object.__setattr__(self, name, _whole(getattr(self, name), name))
+        object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
+        problems: list[str] = []
+        if not 1 <= len(self.channels) <= MAX_LEVELS:
+            problems.append(f"{len(self.channels)} levels of channels; give 1 .. {MAX_LEVELS}")
+        if any(not 1 <= c <= MAX_CHANNELS for c in self.channels):
+            problems.append(f"channels {list(self.channels)[:MAX_LEVELS]} must each be in "
+                            f"1 .. {MAX_CHANNELS}")
+        _bounded(problems, "dim", self.dim, 1, MAX_DIM)
+        _bounded(problems, "heads", self.heads, 1, MAX_HEADS)
+        if not problems and self.dim % self.heads:
+            problems.append(f"dim {self.dim} must be a multiple of heads {self.heads}")
+        _bounded(problems, "blocks", self.blocks, 0, MAX_BLOCKS)
+        if len(self.window) != 2 or any(not 1 <= w <= MAX_WINDOW for w in self.window):
+            problems.append(f"window {list(self.window)} must be two sizes in 1 .. {MAX_WINDOW}")
+        if not 0 < self.mlp_ratio <= MAX_MLP_RATIO:
+            problems.append(f"mlp_ratio {self.mlp_ratio:g} is out of range (0 .. {MAX_MLP_RATIO:g})")
         if not 0 <= self.dropout < 1:
             problems.append("dropout must be in [0, 1)")
         if problems:
@@ -142,8 +183,15 @@ def _from_dict(cls, d: Mapping[str, Any], what: str):
         raise UserError(f"the {what} has unknown fields: {', '.join(unknown)}")
     try:
         return cls(**dict(d))
-    except TypeError as exc:
-        raise UserError(f"the {what} is malformed: {exc}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise UserError(f"the {what} is malformed: {exc}") from None
+
+
+def _whole(value: Any, name: str) -> int:
+    """``value`` as an int when it is a whole number (3 or 3.0); TypeError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise TypeError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
 
 
 # Presets: parameter counts (2 sources) are checked by tests against these targets (+-10%).

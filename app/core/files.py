@@ -7,14 +7,30 @@ An existing file is never replaced unless the caller says so, and an interrupted
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
+import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .jobs import UserError
 
 PARTIAL_SUFFIX = ".partial"
+
+
+def format_bytes(n: Optional[float]) -> str:
+    """A size for a person, in binary units throughout: "512 B", "3.4 MiB", "1.25 GiB"."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} TiB" if abs(value) < 1024 * 10 else f"{value / 1024:,.1f} PiB"
 
 
 def check_writable(target: Path, overwrite: bool) -> None:
@@ -35,6 +51,64 @@ def check_writable(target: Path, overwrite: bool) -> None:
     if not os.access(folder, os.W_OK):
         raise UserError("the folder is not writable", folder,
                         "Choose a folder you can write to.")
+    clean_stale_partials(target)
+
+
+# This app's temporary names: ".{name}.{8 hex digits}.partial" beside the target.
+PARTIAL_RE = re.compile(r"^\..+\.[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX) + "$")
+
+
+def _run_started() -> float:
+    """When this process started (seconds since the epoch)."""
+    try:
+        import psutil
+
+        return psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 - no psutil data: only clean what is an hour old
+        return time.time() - 3600
+
+
+RUN_STARTED = _run_started()
+
+
+def clean_stale_partials(target: Path) -> list[Path]:
+    """Remove this app's temporary files for ``target`` that a killed run left behind:
+    named by :func:`partial_path`'s pattern for that very name and last written before this
+    process started (a run in progress keeps writing its own). Returns what was removed."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and PARTIAL_RE.match(entry.name)
+                and len(entry.name) == len(prefix) + 8 + len(PARTIAL_SUFFIX)):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < RUN_STARTED:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+@contextlib.contextmanager
+def removing_new_folders(folder: Path) -> Iterator[None]:
+    """The folders up to ``folder`` that do not exist yet and that the block creates are
+    removed again when the block fails (and they are empty): a failed or cancelled run
+    leaves no empty ``OUT/{track}/``."""
+    new, path = [], Path(folder)
+    while not path.exists() and path != path.parent:
+        new.append(path)
+        path = path.parent
+    try:
+        yield
+    except BaseException:
+        for path in new:   # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 def partial_path(target: Path) -> Path:
@@ -73,23 +147,75 @@ def remove_quietly(path: Path) -> None:
 @contextlib.contextmanager
 def atomic_path(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is renamed to ``target``, on any
-    exception (including KeyboardInterrupt) it is removed."""
+    exception (including KeyboardInterrupt) it is removed. A writer's failure on a full
+    disk (libraries report it as OSError, RuntimeError or their own errors) becomes
+    "the disk is full"."""
     target = Path(target)
     check_writable(target, overwrite)
     tmp = partial_path(target)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as exc:
+        failure = write_failure(exc, target)
         remove_quietly(tmp)
+        if failure is not None:
+            raise failure from exc
         raise
     commit(tmp, target, overwrite)
 
 
+# Below this much free space a failed write is taken to be a full disk.
+NEARLY_FULL = 1 << 20
+_FULL_WORDS = ("no space left", "os error 28", "disk full", "errno 28", "enospc")
+
+
+def free_bytes(folder: Path) -> Optional[int]:
+    """Free bytes on the file system of ``folder`` (or of its nearest existing parent)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def disk_full(exc: BaseException, target: Path) -> bool:
+    """Whether a write to ``target`` failed because its disk is full: ENOSPC/EDQUOT, a
+    library's text saying so, or (libraries that only say "write failed") next to no free
+    space left."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return True
+    if any(word in str(exc).lower() for word in _FULL_WORDS):
+        return True
+    free = free_bytes(Path(target).parent)
+    return free is not None and free < NEARLY_FULL
+
+
+def write_failure(exc: BaseException, target: Path) -> Optional[UserError]:
+    """The message for a writer's exception, or None for what is not a write failure
+    (a UserError already written for a person, Ctrl-C, Cancel, a bug)."""
+    if isinstance(exc, UserError) or not isinstance(exc, Exception):
+        return None
+    if disk_full(exc, target):
+        return UserError("the disk is full", target, "Free some space or choose another folder.")
+    if isinstance(exc, OSError):
+        return describe_os_error(exc, target)
+    return None
+
+
+def check_free_space(target: Path, needed: int, what: str = "the file") -> None:
+    """Refuse before writing when ``needed`` bytes will not fit beside ``target``."""
+    free = free_bytes(Path(target).parent)
+    if free is not None and needed > free:
+        raise UserError(f"the disk is full: {what} needs about {format_bytes(needed)} and "
+                        f"only {format_bytes(free)} is free", Path(target).parent,
+                        "Free some space or choose another folder.")
+
+
 def describe_os_error(exc: OSError, path: Path) -> UserError:
     """Turn an OSError while writing into a message a person can act on."""
-    import errno
-
-    if exc.errno == errno.ENOSPC:
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         return UserError("the disk is full", path, "Free some space or choose another folder.")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return UserError("permission denied (read-only folder?)", path,
@@ -113,6 +239,9 @@ def copy_files(pairs: "dict[Path, Path]", overwrite: bool = False, *, progress=N
     for target in pairs.values():
         check_writable(target, overwrite)
     total = max(sum(s.stat().st_size for s in pairs), 1)
+    for folder in {t.parent for t in pairs.values()}:
+        check_free_space(folder / "x", sum(s.stat().st_size for s, t in pairs.items()
+                                           if t.parent == folder), "the copies")
     done = 0
     partials: list[tuple[Path, Path]] = []
     try:

@@ -10,6 +10,7 @@ import torch
 
 from .checkpoint import ModelBundle
 from .config import AudioConfig, ModelConfig
+from .files import format_bytes
 
 
 @dataclass
@@ -106,14 +107,8 @@ def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def human_bytes(n: Optional[int]) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+    """A file or memory size in binary units (KiB, MiB, GiB), the app's one unit system."""
+    return format_bytes(n)
 
 
 def human_count(n: int) -> str:

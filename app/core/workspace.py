@@ -3,6 +3,11 @@
 One :class:`Workspace` holds the bundle the user opened and every variant derived from it
 (exports, quantized files), each with its file and measured figures. Tabs read and add to it
 instead of passing files to each other; listeners (plain callables) hear about changes.
+
+Variants outlive the session: they are kept in the user's data folder (``variants.json``,
+see :mod:`app.core.userdata`) under the SHA-256 of the checkpoint they were made from, so
+reopening that checkpoint (after a reload or a restart) brings them back, as long as their
+files still exist. A changed checkpoint has another hash and starts with none.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ from typing import Any, Callable, Optional
 from .backends.registry import Backend, load_backend
 from .backends.pytorch import TorchBackend
 from .checkpoint import ModelBundle
+from .jobs import to_jsonable
+from .userdata import is_app_export, read_json, sha256_file, write_json
+
+VARIANTS_FILE = "variants.json"
 
 
 @dataclass
@@ -33,10 +42,12 @@ Listener = Callable[[str, Any], None]   # (event, payload): "bundle", "variant",
 
 
 class Workspace:
-    def __init__(self) -> None:
+    def __init__(self, remember: bool = True) -> None:
         self.bundle: Optional[ModelBundle] = None
         self.variants: list[Variant] = []
         self._listeners: list[Listener] = []
+        self.remember = remember          # keep variants in the user's data folder
+        self._key: Optional[str] = None   # SHA-256 of the bundle's file
 
     # -- listening
     def subscribe(self, listener: Listener) -> None:
@@ -53,27 +64,74 @@ class Workspace:
     # -- the bundle
     def set_bundle(self, bundle: ModelBundle) -> ModelBundle:
         self.bundle = bundle
+        self._key = self._bundle_key(bundle)
         self.variants = [Variant(f"PyTorch FP32 ({bundle.name})", "pytorch", bundle.path)]
+        self.variants += self._remembered()
         self._emit("bundle", bundle)
         return bundle
+
+    # -- memory between sessions
+    def _bundle_key(self, bundle: ModelBundle) -> Optional[str]:
+        if not self.remember or bundle.path is None:
+            return None
+        try:
+            return sha256_file(bundle.path)
+        except OSError:
+            return None
+
+    def _remembered(self) -> list[Variant]:
+        """The variants stored for this bundle whose files still exist."""
+        if self._key is None:
+            return []
+        found = []
+        for entry in read_json(VARIANTS_FILE, {}).get(self._key, []):
+            try:
+                variant = Variant(str(entry["name"]), str(entry["kind"]), Path(entry["path"]),
+                                  str(entry.get("precision", "fp32")),
+                                  dict(entry.get("figures") or {}))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if variant.path.is_file():
+                found.append(variant)
+        return found
+
+    def _store(self) -> None:
+        if self._key is None:
+            return
+        stored = read_json(VARIANTS_FILE, {})
+        stored[self._key] = [
+            {"name": v.name, "kind": v.kind, "path": str(v.path.resolve()),
+             "precision": v.precision, "figures": to_jsonable(v.figures)}
+            for v in self.variants if v.kind != "pytorch" and v.path is not None]
+        write_json(VARIANTS_FILE, stored)
 
     # -- variants
     def add_variant(self, variant: Variant) -> Variant:
         self.variants = [v for v in self.variants if v.path is None or v.path != variant.path]
         self.variants.append(variant)
+        self._store()
         self._emit("variant", variant)
         return variant
 
     def update_figures(self, variant: Variant, **figures: Any) -> None:
         variant.figures.update(figures)
+        self._store()
         self._emit("variant-updated", variant)
 
-    def backend_for(self, variant: Optional[Variant] = None, threads: Optional[int] = None) -> Backend:
-        """A runnable backend for a variant (the PyTorch model when ``variant`` is None)."""
+    def needs_trust(self, variant: Optional[Variant]) -> bool:
+        """True for a TorchScript variant whose file this app did not export as it is now:
+        running it means running its code, so the user must say so first."""
+        return (variant is not None and variant.kind == "torchscript" and variant.path is not None
+                and variant.path.is_file() and not is_app_export(variant.path))
+
+    def backend_for(self, variant: Optional[Variant] = None, threads: Optional[int] = None,
+                    trust_torchscript: bool = False) -> Backend:
+        """A runnable backend for a variant (the PyTorch model when ``variant`` is None); a
+        TorchScript file loads only when trusted (see :func:`load_backend`)."""
         if variant is None or variant.kind == "pytorch":
             if self.bundle is None:
                 raise LookupError("no model is loaded")
             return TorchBackend(self.bundle.build(), self.bundle.audio, self.bundle.path, threads)
         if variant.path is None:
             raise LookupError(f"variant {variant.name} has no file")
-        return load_backend(variant.path, threads)
+        return load_backend(variant.path, threads, trust_torchscript=trust_torchscript)

@@ -25,7 +25,7 @@ def tiny_ckpt(tmp_path, tiny_config):
 @pytest.mark.slow
 def test_json_has_every_mode_and_the_largest_batch(tiny_ckpt, tmp_path, capsys):
     config = tmp_path / "cfg" / "training-config.json"
-    assert main(["memory", str(tiny_ckpt), "--batch", "1,2,4", "--budget-gb", "0.5",
+    assert main(["memory", str(tiny_ckpt), "--batch", "1,2,4", "--budget-gb", "1",
                  "--optimizer", "sgd", "--json", "--save-config", str(config),
                  "--config-mode", "checkpointing"]) == 0
     out = capsys.readouterr()
@@ -44,8 +44,10 @@ def test_json_has_every_mode_and_the_largest_batch(tiny_ckpt, tmp_path, capsys):
     assert ckpt["max_batch"] > base["max_batch"]
     saved = load_training_config(config)
     assert data["training_config"] == str(config)
+    # The largest batch that fits is far beyond 4, but only batches up to 4 were asked for.
+    assert ckpt["max_batch"] > 4 and plan["reserve_gb"] == 0.5    # the Memory tab's default
     assert (saved.gradient_checkpointing, saved.batch_size, saved.precision,
-            saved.segment_seconds) == (True, ckpt["max_batch"], "fp32", 0.5)
+            saved.segment_seconds) == (True, 4, "fp32", 0.5)
     assert "memory" in out.err                                  # progress on the terminal
 
 
@@ -57,6 +59,7 @@ def test_table_output_and_modes(tiny_ckpt, capsys):
     assert "checkpointing (fp32" not in out
     assert "fits 1 GiB" in out and "Largest batch for 1 GiB" in out
     assert "(173 frames)" in out
+    assert " MiB" in out and "0.00 GiB" not in out        # small sizes in MiB, each with its unit
 
 
 @pytest.mark.parametrize("argv,message", [

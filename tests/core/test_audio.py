@@ -116,7 +116,7 @@ def test_an_interrupted_write_leaves_no_file(tmp_path):
 
 @pytest.mark.parametrize("content,problem", [
     (b"", "empty"),
-    (b"this is not audio at all" * 10, "cannot be read as audio"),
+    (b"this is not audio at all" * 10, "is a text file, not audio"),
     (b"RIFF\x10\x00\x00\x00WAVEfmt ", "cannot be read as audio"),
 ])
 def test_bad_files_get_a_message_naming_the_file(tmp_path, content, problem):
@@ -137,3 +137,17 @@ def test_unknown_output_format_is_refused(tmp_path):
         audio.write(tmp_path / "x.mp4", tone(), 44100)
     with pytest.raises(UserError, match="FLAC cannot store FLOAT"):
         audio.write(tmp_path / "x.flac", tone(), 44100, subtype="float")
+
+
+def test_a_truncated_wav_is_read_with_a_warning(tmp_path):
+    import hostile
+
+    full = audio.write(tmp_path / "full.wav", np.zeros((2, 44100), np.float32), 44100)
+    cut = hostile.truncated(full, tmp_path / "cut.wav", 0.5)
+    said: list[str] = []
+    x, _ = audio.load(cut, on_warning=said.append)
+    assert len(said) == 1 and "cut.wav: the file is truncated" in said[0]
+    assert 0.45 * 44100 < x.shape[1] < 0.55 * 44100
+    said.clear()
+    audio.load(full, on_warning=said.append)
+    assert said == []

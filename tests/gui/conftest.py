@@ -10,6 +10,13 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _own_user_data(tmp_path, monkeypatch):
+    """Each GUI test starts with an empty memory of exported variants (the workspace keeps
+    them in the user's data folder between runs)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
 @pytest.fixture
 def qsettings(tmp_path):
     """A QSettings backed by an ini file in tmp_path: user settings are never touched."""

@@ -5,7 +5,7 @@ app shows. Torch-free at import time."""
 
 from .display import (Envelope, SpectrogramImage, TrackDisplay, band_matrix, track_display,
                       track_displays)
-from .io import (DEFAULT_SUBTYPE, READ_FORMATS, SUBTYPES, WRITE_FORMATS, AudioInfo, AudioReader,
+from .io import (DEFAULT_SUBTYPE, NONFINITE_CHOICES, READ_FORMATS, SUBTYPES, WRITE_FORMATS, AudioInfo, AudioReader,
                  AudioWriter, ChannelWarning, load, probe, resolve_format, to_stereo, write)
 from .spectral import Spectrogram, from_subbands, hann_window, istft, n_frames, stft, to_subbands
 from .tracks import (ACCOMPANIMENT_STEMS, AUDIO_SUFFIXES, BASE_STEMS, RESIDUAL, SUBSETS, Track,
@@ -13,7 +13,7 @@ from .tracks import (ACCOMPANIMENT_STEMS, AUDIO_SUFFIXES, BASE_STEMS, RESIDUAL, 
 
 __all__ = [
     "Envelope", "SpectrogramImage", "TrackDisplay", "band_matrix", "track_display",
-    "track_displays", "DEFAULT_SUBTYPE", "READ_FORMATS", "SUBTYPES", "WRITE_FORMATS",
+    "track_displays", "DEFAULT_SUBTYPE", "NONFINITE_CHOICES", "READ_FORMATS", "SUBTYPES", "WRITE_FORMATS",
     "AudioInfo", "AudioReader", "AudioWriter", "ChannelWarning", "load", "probe",
     "resolve_format", "to_stereo", "write", "Spectrogram", "from_subbands", "hann_window",
     "istft", "n_frames", "stft", "to_subbands", "ACCOMPANIMENT_STEMS", "AUDIO_SUFFIXES",

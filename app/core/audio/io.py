@@ -1,6 +1,7 @@
 """Reading, resampling and writing audio.
 
-Reading goes through soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile knows);
+Reading goes through soundfile (WAV, FLAC, OGG, MP3 and everything libsndfile knows), and
+through PyAV's FFmpeg for the rest (M4A/AAC);
 resampling through soxr, streamed so that long files never sit in memory whole. Audio arrays
 inside the app are ``(C, L)`` float32, always stereo: mono becomes two identical
 channels, more than two channels are downmixed (with a warning).
@@ -17,18 +18,75 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..files import (atomic_path, check_writable, commit, describe_os_error, partial_path,
-                     remove_quietly)
+from ..files import (atomic_path, check_writable, commit, partial_path, remove_quietly,
+                     write_failure)
 from ..jobs import UserError
+from .decode import AV_HINT, AvFile, av_info, have_av, looks_like_text
 
-READ_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "aif")
+READ_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "aif", "m4a", "aac", "mp4")
 WRITE_FORMATS = {"wav": "WAV", "flac": "FLAC"}
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
 DEFAULT_SUBTYPE = {"wav": "PCM_24", "flac": "PCM_24"}
 
 
+# What a reader does with NaN or infinite samples: "error" stops with the file and the
+# time of the first one; "zero" replaces them by silence (with a warning).
+NONFINITE_CHOICES = ("error", "zero")
+
+
 class ChannelWarning(UserWarning):
     """More than two channels were downmixed to stereo."""
+
+
+def format_position(seconds: float) -> str:
+    """A time in a file for a person: "0:01.250", "1:02:03.000"."""
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = f"{minutes}:{secs:06.3f}"
+    return f"{hours}:{minutes:02d}:{secs:06.3f}" if hours else text
+
+
+class SampleCheck:
+    """Looks at every block read from a file: NaN/Inf samples (an error, or silenced with a
+    warning) and, in float files, samples above 0 dBFS (a warning: stems are clipped when
+    written as integers). Positions are reported in the file's own time."""
+
+    def __init__(self, path: Path, sample_rate: int, is_float: bool, nonfinite: str = "error",
+                 warn: Optional[Callable[[str], None]] = None):
+        if nonfinite not in NONFINITE_CHOICES:
+            raise UserError(f"unknown choice '{nonfinite}' for NaN/Inf samples; choose "
+                            f"{' or '.join(NONFINITE_CHOICES)}")
+        self.path, self.rate, self.is_float = path, sample_rate, is_float
+        self.nonfinite = nonfinite
+        self.warn = warn or (lambda m: warnings.warn(m, UserWarning, stacklevel=4))
+        self.silenced = 0
+        self._loud_warned = False
+
+    def __call__(self, raw: np.ndarray, start: int) -> np.ndarray:
+        """``raw``: ``(frames, channels)`` starting at frame ``start``; returns it cleaned."""
+        finite = np.isfinite(raw)
+        if not finite.all():
+            bad_frames = ~finite.all(axis=1)
+            first = start + int(np.argmax(bad_frames))
+            where = f"at {format_position(first / self.rate)} (frame {first})"
+            if self.nonfinite == "error":
+                raise UserError(f"has NaN or infinite samples {where}", self.path,
+                                "The file is damaged. To separate it anyway with those "
+                                "samples silenced, pass --nan zero.")
+            if not self.silenced:
+                self.warn(f"{self.path.name}: NaN or infinite samples {where} and any later "
+                          "ones were replaced by silence")
+            self.silenced += int(bad_frames.sum())
+            raw = np.where(finite, raw, np.float32(0))
+        if self.is_float and not self._loud_warned:
+            peak = float(np.max(np.abs(raw))) if raw.size else 0.0
+            if peak > 1.0:
+                self._loud_warned = True
+                first = start + int(np.argmax(np.any(np.abs(raw) > 1.0, axis=1)))
+                self.warn(f"{self.path.name}: goes above 0 dBFS (from "
+                          f"{format_position(first / self.rate)}, +{20 * np.log10(peak):.1f} dB "
+                          "in this block); stems louder than that are clipped when written")
+        return raw
 
 
 @dataclass(frozen=True)
@@ -47,28 +105,72 @@ class AudioInfo:
 
 def _open_error(path: Path, exc: Exception) -> UserError:
     reason = str(exc).split(":")[-1].strip() or type(exc).__name__
+    if "possibly a pipe" in reason or "not recognised" in reason.lower():
+        reason = "not a format libsndfile or FFmpeg recognises"
     if not path.exists():
         return UserError("does not exist", path)
     if path.is_dir():
         return UserError("is a folder, not an audio file", path)
     if path.stat().st_size == 0:
         return UserError("is empty (0 bytes)", path)
+    hint = "Supported formats: WAV, FLAC, OGG/Vorbis, MP3, M4A/AAC. The file may be corrupt " \
+           "or in another format."
     return UserError(f"cannot be read as audio ({reason})", path,
-                     "Supported formats: WAV, FLAC, OGG/Vorbis, MP3. The file may be corrupt "
-                     "or in another format.")
+                     hint if have_av() else f"{hint} {AV_HINT}.")
 
 
 def probe(path: Path | str) -> AudioInfo:
-    """Describe an audio file without reading its samples."""
+    """Describe an audio file without reading its samples (a file only FFmpeg reads is
+    decoded once to count its frames exactly)."""
     path = Path(path)
+    if path.is_file() and looks_like_text(path):
+        raise UserError("is a text file, not audio", path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile reports every failure as a RuntimeError subclass
-        raise _open_error(path, exc) from exc
+        if not (path.is_file() and path.stat().st_size and have_av()):
+            raise _open_error(path, exc) from exc
+        try:
+            info = av_info(path)
+        except UserError:
+            raise _open_error(path, exc) from exc
+        if info.frames <= 0 or info.sample_rate <= 0 or info.channels <= 0:
+            raise UserError("contains no audio", path)
+        return AudioInfo(path, info.sample_rate, info.channels, info.frames, info.format,
+                         info.subtype)
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
         raise UserError("contains no audio", path)
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames),
                      info.format, info.subtype)
+
+
+def missing_wav_bytes(path: Path) -> int:
+    """Bytes a WAV file's header promises beyond its end (0 when complete or not a WAV): a
+    download cut short still reads, but the user should know the song is incomplete."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            size = fh.seek(0, 2)
+    except OSError:
+        return 0
+    at = head.find(b"data", 12) if head[:4] == b"RIFF" and head[8:12] == b"WAVE" else -1
+    if at < 0 or len(head) < at + 8:
+        return 0
+    declared = int.from_bytes(head[at + 4:at + 8], "little")
+    if declared == 0xFFFFFFFF:          # streamed WAVs leave the size open
+        return 0
+    return max(0, declared - (size - (at + 8)))
+
+
+def open_samples(info: AudioInfo):
+    """A reader of ``(frames, channels)`` float32 blocks: soundfile, or PyAV for what only
+    FFmpeg reads."""
+    if info.format.startswith("FFMPEG:"):
+        return AvFile(info.path)
+    try:
+        return sf.SoundFile(str(info.path))
+    except Exception as exc:
+        raise _open_error(info.path, exc) from exc
 
 
 def downmix_matrix(channels: int) -> np.ndarray:
@@ -111,17 +213,19 @@ class AudioReader:
     """
 
     def __init__(self, path: Path | str, sample_rate: int,
-                 on_warning: Optional[Callable[[str], None]] = None):
+                 on_warning: Optional[Callable[[str], None]] = None, nonfinite: str = "error"):
         self.path = Path(path)
         self.info = probe(self.path)
         self.sample_rate = int(sample_rate)
+        self.check = SampleCheck(self.path, self.info.sample_rate,
+                                 self.info.subtype in ("FLOAT", "DOUBLE"), nonfinite, on_warning)
+        warn = on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3))
         if self.info.channels > 2:
-            msg = (f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
-            (on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3)))(msg)
-        try:
-            self._file = sf.SoundFile(str(self.path))
-        except Exception as exc:
-            raise _open_error(self.path, exc) from exc
+            warn(f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
+        if self.info.format == "WAV" and missing_wav_bytes(self.path):
+            warn(f"{self.path.name}: the file is truncated (its header promises more audio "
+                 f"than it holds); only the {self.info.duration:.1f} s present are used")
+        self._file = open_samples(self.info)
         self._resampler = None
         if self.info.sample_rate != self.sample_rate:
             self._resampler = soxr.ResampleStream(self.info.sample_rate, self.sample_rate, 2,
@@ -140,10 +244,13 @@ class AudioReader:
             return np.zeros((2, 0), dtype=np.float32)
         try:
             raw = self._file.read(frames, dtype="float32", always_2d=True)
+        except UserError:
+            raise
         except Exception as exc:
             raise UserError(f"reading failed after {self.frames_read} frames ({exc})",
                             self.path, "The file is probably truncated or corrupt.") from exc
         last = raw.shape[0] < frames
+        raw = self.check(raw, self.frames_read)
         stereo = to_stereo(raw)
         self.frames_read += raw.shape[0]
         if self._resampler is not None:
@@ -169,12 +276,13 @@ class AudioReader:
 
 
 def load(path: Path | str, sample_rate: Optional[int] = None,
-         on_warning: Optional[Callable[[str], None]] = None) -> tuple[np.ndarray, int]:
+         on_warning: Optional[Callable[[str], None]] = None,
+         nonfinite: str = "error") -> tuple[np.ndarray, int]:
     """Read a whole file as ``(C, L)`` float32, resampled to ``sample_rate`` if given."""
     info = probe(path)
     rate = int(sample_rate or info.sample_rate)
     blocks = []
-    with AudioReader(path, rate, on_warning) as reader:
+    with AudioReader(path, rate, on_warning, nonfinite) as reader:
         while True:
             block = reader.read(1 << 18)
             if block.shape[1]:
@@ -222,11 +330,10 @@ class AudioWriter:
         try:
             self._file = sf.SoundFile(str(self.tmp), "w", samplerate=int(sample_rate),
                                       channels=channels, format=WRITE_FORMATS[fmt], subtype=sub)
-        except OSError as exc:
-            raise describe_os_error(exc, self.path) from exc
         except Exception as exc:
             remove_quietly(self.tmp)
-            raise UserError(f"cannot create the file ({exc})", self.path) from exc
+            raise (write_failure(exc, self.path)
+                   or UserError(f"cannot create the file ({exc})", self.path)) from exc
         self.frames = 0
 
     def write(self, block: np.ndarray, last: bool = False) -> None:
@@ -238,20 +345,25 @@ class AudioWriter:
             block = block[:, :max(0, self.length - self.frames)]
         try:
             self._file.write(np.ascontiguousarray(np.asarray(block, dtype=np.float32).T))
-        except OSError as exc:
-            self.abort()
-            raise describe_os_error(exc, self.path) from exc
         except Exception as exc:  # libsndfile errors (e.g. disk full) are RuntimeErrors
-            self.abort()
-            raise UserError(f"writing failed ({exc})", self.path) from exc
+            raise self._failed(exc) from exc
         self.frames += block.shape[-1]
+
+    def _failed(self, exc: Exception) -> UserError:
+        """Abort, and say why the write failed ("the disk is full" when it is)."""
+        failure = write_failure(exc, self.path)
+        self.abort()
+        return failure or UserError(f"writing failed ({exc})", self.path)
 
     def commit(self) -> Path:
         if self._resampler is not None:
             self.write(np.zeros((self.channels, 0), np.float32), last=True)
         if self.length is not None and self.frames < self.length:
             self.write(np.zeros((self.channels, self.length - self.frames), np.float32))
-        self._file.close()
+        try:
+            self._file.close()
+        except Exception as exc:  # the last buffered bytes did not fit
+            raise self._failed(exc) from exc
         commit(self.tmp, self.path, self.overwrite)
         return self.path
 
@@ -281,6 +393,6 @@ def write(path: Path | str, audio: np.ndarray, sample_rate: int, fmt: Optional[s
     return path
 
 
-__all__ = ["AudioInfo", "AudioReader", "AudioWriter", "ChannelWarning", "load", "probe",
+__all__ = ["NONFINITE_CHOICES", "SampleCheck", "format_position", "AudioInfo", "AudioReader", "AudioWriter", "ChannelWarning", "load", "probe",
            "write", "to_stereo", "downmix_matrix", "resolve_format", "atomic_path",
            "READ_FORMATS", "WRITE_FORMATS", "SUBTYPES"]

@@ -184,6 +184,10 @@ def read_frames(path: Path, start: int, frames: int) -> np.ndarray:
     except Exception as exc:
         raise UserError(f"reading frames {start}..{start + frames} failed ({exc})", path,
                         "The file is probably truncated or corrupt.") from exc
+    if not np.isfinite(raw).all():
+        first = start + int(np.argmax(~np.isfinite(raw).all(axis=1)))
+        raise UserError(f"has NaN or infinite samples at frame {first}", path,
+                        "The file is damaged; replace it before training or evaluating.")
     out = np.zeros((2, frames), np.float32)
     out[:, :raw.shape[0]] = to_stereo(raw)
     return out

@@ -12,7 +12,8 @@ __all__ = [
     "LOADERS", "Backend", "BackendLoader", "FunctionBackend", "default_threads",
     "discover_loaders", "identity_backend", "load_backend", "register_loader",
     "set_torch_threads", "torch_threads", "TorchBackend", "OnnxRuntimeBackend",
-    "TorchScriptBackend", "session_options",
+    "TorchScriptBackend", "session_options", "ArtifactInfo", "TensorInfo",
+    "describe_model_file", "is_exported_model",
 ]
 
 
@@ -24,6 +25,9 @@ def __getattr__(name: str):
     if name in ("OnnxRuntimeBackend", "session_options"):
         from . import onnx_runtime
         return getattr(onnx_runtime, name)
+    if name in ("ArtifactInfo", "TensorInfo", "describe_model_file", "is_exported_model"):
+        from . import inspect
+        return getattr(inspect, name)
     if name == "TorchScriptBackend":
         from .torchscript import TorchScriptBackend
         return TorchScriptBackend

@@ -52,7 +52,9 @@ def _load_checkpoint(path: Path, threads: Optional[int]) -> Backend:
     from ..checkpoint import load_bundle
 
     bundle = load_bundle(path)
-    return TorchBackend(bundle.build(), bundle.audio, path, threads)
+    backend = TorchBackend(bundle.build(), bundle.audio, path, threads)
+    backend.metadata = dict(bundle.metadata)
+    return backend
 
 
 register_loader(BackendLoader("checkpoint", _is_checkpoint, _load_checkpoint))

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import AudioConfig
 from ..jobs import UserError
+from ..userdata import is_app_export, untrusted_torchscript
 
 
 class Backend(ABC):
@@ -33,6 +34,16 @@ class Backend(ABC):
         self.audio = audio
         self.path = Path(path) if path is not None else None
         self.name = name or self.kind
+        self.metadata: dict = {}     # what the file says about itself (bundle or artifact)
+
+    @property
+    def trained(self) -> Optional[bool]:
+        """False when the file says the model was never trained (``tfswa-studio init``),
+        True when it says it was, None when it does not say."""
+        value = self.metadata.get("trained")
+        if isinstance(value, str):
+            value = {"true": True, "false": False}.get(value.strip().lower())
+        return value if isinstance(value, bool) else None
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -58,7 +69,15 @@ class Backend(ABC):
         """Release resources (sessions, threads); the backend is unusable afterwards."""
 
 
+def check_threads(threads: Optional[int]) -> None:
+    """A thread count must be 1..1024 (0 or None: the default)."""
+    if threads is not None and not 0 <= int(threads) <= 1024:
+        raise UserError(f"--threads {threads} is not a number of CPU threads; give 1 to 1024 "
+                        "(or leave it out to use every core)")
+
+
 def set_torch_threads(threads: Optional[int]) -> None:
+    check_threads(threads)
     if threads:
         import torch
 
@@ -71,6 +90,7 @@ def torch_threads(threads: Optional[int]) -> Iterator[None]:
     thread; the count from before is restored afterwards whatever the body set."""
     import torch
 
+    check_threads(threads)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(max(1, int(threads)))
@@ -108,10 +128,16 @@ def identity_backend(audio: AudioConfig) -> FunctionBackend:
 
 @dataclass
 class BackendLoader:
-    """``accepts(path)`` decides from the file; ``load(path, threads)`` builds the backend."""
+    """``accepts(path)`` decides from the file; ``load(path, threads)`` builds the backend.
+
+    ``runs_code``: the file is a program (TorchScript). Such a loader is used only when the
+    caller trusts the file (``trust_torchscript``) or this app exported that very file
+    (its SHA-256 is in the user's trusted exports); otherwise the file is refused unopened.
+    """
     name: str
     accepts: Callable[[Path], bool]
     load: Callable[[Path, Optional[int]], Backend]
+    runs_code: bool = False
 
 
 LOADERS: list[BackendLoader] = []
@@ -138,13 +164,24 @@ def discover_loaders() -> list[BackendLoader]:
     return LOADERS
 
 
-def load_backend(path: Path | str, threads: Optional[int] = None) -> Backend:
-    """The backend for any model file: a checkpoint bundle or an exported variant."""
+def load_backend(path: Path | str, threads: Optional[int] = None, *,
+                 trust_torchscript: bool = False) -> Backend:
+    """The backend for any model file: a checkpoint bundle or an exported variant.
+
+    A checkpoint suffix (``.pt``, ``.pth``, ``.safetensors``) is read as a checkpoint,
+    never run: a TorchScript file (whatever its name) is loaded only when
+    ``trust_torchscript`` is given or this app exported exactly that file.
+    """
     path = Path(path)
+    check_threads(threads)
     if not path.exists():
         raise UserError("does not exist", path)
+    if path.is_dir():
+        raise UserError("is a folder, not a model file", path)
     for loader in discover_loaders():
         if loader.accepts(path):
+            if loader.runs_code and not (trust_torchscript or is_app_export(path)):
+                raise untrusted_torchscript(path)
             return loader.load(path, threads)
     known = ", ".join(sorted({l.name for l in LOADERS}))
     raise UserError(f"is not a model file TFSWA Studio can run (known kinds: {known})", path)

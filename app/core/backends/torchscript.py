@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +19,10 @@ from .registry import Backend, BackendLoader, register_loader, set_torch_threads
 
 
 def is_torchscript(path: Path) -> bool:
-    """True for a TorchScript archive (a zip with compiled code), whatever its suffix."""
+    """True for a TorchScript archive (a zip with compiled code). A ``.safetensors`` file is
+    never one: that name promises tensors only, so it is only ever read as a checkpoint."""
+    if path.suffix.lower() == ".safetensors":
+        return False
     try:
         with open(path, "rb") as fh:
             if fh.read(4) != b"PK\x03\x04":
@@ -60,6 +64,13 @@ def load_torchscript(path: Path):
         return module
 
 
+def torchscript_operator_counts(module) -> Counter:
+    """Operation count per kind in a TorchScript graph, constants and attribute reads aside."""
+    graph = module.graph if hasattr(module, "graph") else module.forward.graph
+    return Counter(node.kind() for node in graph.nodes()
+                   if node.kind() not in ("prim::Constant", "prim::GetAttr"))
+
+
 class TorchScriptBackend(Backend):
     """A TorchScript module run by the TorchScript interpreter on the CPU.
 
@@ -95,4 +106,4 @@ def _load_torchscript(path: Path, threads: Optional[int]) -> Backend:
     return TorchScriptBackend(path, threads)
 
 
-register_loader(BackendLoader("torchscript", is_torchscript, _load_torchscript))
+register_loader(BackendLoader("torchscript", is_torchscript, _load_torchscript, runs_code=True))

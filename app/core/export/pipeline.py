@@ -33,12 +33,12 @@ from torch import nn
 from ..artifacts import INPUT_NAME, OUTPUT_NAME, artifact_metadata
 from ..checkpoint import ModelBundle
 from ..config import AudioConfig, default_audio
-from ..files import atomic_path, check_writable, describe_os_error
-from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
-from ..jobs import first_line
+from ..files import atomic_path, check_free_space, check_writable, describe_os_error
+from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, first_line, no_progress
 from ..model import use_fixed_shapes
 from ..model.optimize import (FOLDABLE, fold_batchnorms, optimize_for_inference,
                               prepare_for_mobile)
+from ..userdata import record_export
 from .errors import ExportError, VerificationFailed
 from .onnx import (DEFAULT_OPSET, DEFAULT_OPSETS, ONNX_EXPORTERS, OPSET_RANGE, check_onnx_choice,
                    check_onnx_file, exporter_failure, fill_resize_roi, fix_io_and_metadata,
@@ -164,6 +164,13 @@ def _writing(path: Path):
         raise describe_os_error(exc, path) from exc
 
 
+def _check_space(model: nn.Module, output_path: Path) -> None:
+    """The artifact holds every weight as float32 plus the graph: refuse before writing
+    when that will not fit (a TorchScript writer hitting a full disk aborts the process)."""
+    weights = sum(t.numel() * 4 for t in model.state_dict().values())
+    check_free_space(output_path, int(weights * 1.1) + (1 << 20), "the exported model")
+
+
 def _simplify(proto):
     """onnxslim's simplified graph, its console output dropped."""
     import onnxslim
@@ -218,6 +225,7 @@ def export_to_onnx(model: nn.Module, dummy_input: torch.Tensor, output_path: Pat
     meta = artifact_metadata(prep.audio, getattr(model, "config", None), "fp32",
                              exporter=exporter, opset=str(opset_version), **extra)
     cancel.check()
+    _check_space(prep.model, output_path)
 
     import onnx
 
@@ -306,6 +314,7 @@ def export_to_torchscript(model: nn.Module, dummy_input: torch.Tensor, output_pa
     meta = artifact_metadata(prep.audio, getattr(model, "config", None), "fp32",
                              method=method, **dict(metadata or {}))
     cancel.check()
+    _check_space(prep.model, output_path)
 
     with atomic_path(output_path, overwrite) as tmp, _writing(output_path):
         with run.stage("export", 0.05, 0.35) as (sub, rec):
@@ -322,6 +331,7 @@ def export_to_torchscript(model: nn.Module, dummy_input: torch.Tensor, output_pa
         report = run.verify(0.45, verify, prep.dummy, verify_frames, output_path,
                             lambda shapes, sub: verify_torchscript(tmp, prep.reference, shapes,
                                                                    progress=sub, cancel=cancel))
+    record_export(output_path)   # this very file may be loaded later without asking
 
     return ExportResult(
         path=output_path, format="torchscript", method=method, opset=None, simplified=False,
@@ -392,7 +402,8 @@ def export_bundle(bundle: ModelBundle, output_path: Path | str,
     audio = bundle.audio
     frames = options.frames or audio.segment_frames
     dummy = torch.from_numpy(test_magnitudes((1, audio.channels, audio.n_bins, frames)))
-    extra = {"source_checkpoint": bundle.path.name if bundle.path else None}
+    extra = {"source_checkpoint": bundle.path.name if bundle.path else None,
+             "trained": bundle.metadata.get("trained")}
     model = bundle.build()
     if options.format == "onnx":
         return export_to_onnx(model, dummy, output_path, opset_version=options.onnx_opset,

@@ -4,9 +4,9 @@ runs them, then verifies the file loaded back (:mod:`app.core.export.verify`).""
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Mapping
 
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..artifacts import TORCHSCRIPT_EXTRA_FILE
+from ..backends.torchscript import torchscript_operator_counts  # noqa: F401 - re-exported
 from ..jobs import first_line
 from .errors import ExportError
 
@@ -48,14 +49,14 @@ def compile_torchscript(model: nn.Module, dummy: torch.Tensor, method: str):
 
 def freeze_and_save(compiled, path: Path, metadata: Mapping[str, str]):
     """Inline the weights, save to ``path`` with ``metadata`` as the description; returns
-    the frozen module."""
+    the frozen module.
+
+    The archive is built in memory and written by Python: TorchScript's own file writer
+    aborts the whole process when the disk fills up, where Python raises an error that
+    becomes "the disk is full" and leaves no partial file."""
     frozen = torch.jit.freeze(compiled.eval())
-    torch.jit.save(frozen, str(path), _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(metadata)})
+    buffer = io.BytesIO()
+    torch.jit.save(frozen, buffer, _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(metadata)})
+    with open(path, "wb") as fh:
+        fh.write(buffer.getbuffer())
     return frozen
-
-
-def torchscript_operator_counts(module) -> Counter:
-    """Operation count per kind in a TorchScript graph, constants and attribute reads aside."""
-    graph = module.graph if hasattr(module, "graph") else module.forward.graph
-    return Counter(node.kind() for node in graph.nodes()
-                   if node.kind() not in ("prim::Constant", "prim::GetAttr"))

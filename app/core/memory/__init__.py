@@ -20,7 +20,7 @@ from .activations import (PRECISIONS, ActivationProfile, ActivationSample, Saved
 from .checkpointing import (GradientCheckpointWrapper, checkpoint_sequential, checkpoint_targets,
                             disable_gradient_checkpointing, enable_gradient_checkpointing,
                             is_checkpointed)
-from .estimate import (MODE_LABELS, MODES, OPTIMIZER_STATES, GiB, MemoryEstimate, MemorySavings,
+from .estimate import (DEFAULT_RESERVE_GB, MODE_LABELS, MODES, OPTIMIZER_STATES, GiB, MiB, MemoryEstimate, MemorySavings,
                        check_optimizer, estimate_memory, estimate_memory_savings, largest_fitting,
                        max_batch_size, mode_of, mode_settings, static_memory)
 from .plan import MemoryPlan, ModeResult, parse_batches, plan_memory, torch_threads
@@ -35,6 +35,6 @@ __all__ = [
     "estimate_memory", "estimate_memory_savings", "max_batch_size", "static_memory",
     "ModeResult", "MemoryPlan", "plan_memory", "parse_batches", "MODES", "MODE_LABELS",
     "PRECISIONS", "OPTIMIZER_STATES", "TrainingConfig", "save_training_config",
-    "load_training_config", "TRAINING_CONFIG_NAME", "GiB", "check_optimizer", "mode_of",
+    "load_training_config", "TRAINING_CONFIG_NAME", "GiB", "MiB", "DEFAULT_RESERVE_GB", "check_optimizer", "mode_of",
     "mode_settings", "largest_fitting", "torch_threads",
 ]

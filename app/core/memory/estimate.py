@@ -18,6 +18,10 @@ from .activations import (ActivationProfile, ActivationSample, check_precision, 
 from .checkpointing import enable_gradient_checkpointing
 
 GiB = 1024 ** 3
+MiB = 1024 ** 2
+# GiB of a GPU budget kept free for the CUDA context and allocator slack: the one default of
+# the CLI's --keep-free and the Memory tab's "Keep free", so both find the same batch.
+DEFAULT_RESERVE_GB = 0.5
 # Optimizer state per parameter element, in fp32 values: Adam/AdamW keep two moments,
 # SGD with momentum one buffer, plain SGD none.
 OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "sgd": 1, "none": 0}

@@ -10,6 +10,7 @@ not grow with the file's length.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,13 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..audio.io import AudioReader, AudioWriter, probe, resolve_format
+from ..audio.io import AudioInfo, AudioReader, AudioWriter, probe, resolve_format
 from ..audio.spectral import Spectrogram
 from ..backends.registry import Backend
 from ..config import AudioConfig
-from ..files import check_writable
+from ..files import check_free_space, check_writable, removing_new_folders
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
+from .naming import DEFAULT_NAME, output_paths
 
 READ_BLOCK = 1 << 16
 
@@ -83,6 +85,11 @@ class OverlapAdd:
         if masks.shape != (self.n_sources,) + spec.shape:
             raise UserError(f"the model returned masks of shape {masks.shape}, expected "
                             f"{(self.n_sources,) + spec.shape}")
+        if not np.isfinite(masks).all():
+            raise UserError(f"the model returned NaN or infinite masks for segment "
+                            f"{self.segments_done + 1}; no stems were written",
+                            self.backend.path, "The model is broken (diverged training or "
+                                               "a damaged file).")
         stems = self.spec.istft(masks * spec[None], self.length)      # (S, C, L)
         return stems[:, :, :n]
 
@@ -180,25 +187,24 @@ class SeparationResult:
         return self.elapsed_s / self.duration_s if self.duration_s > 0 else 0.0
 
 
-def output_paths(input_path: Path, out_dir: Path, sources, fmt: str) -> dict[str, Path]:
-    """``{out_dir}/{track}/{stem}.{ext}`` for every source."""
-    track = Path(input_path).stem
-    return {s: Path(out_dir) / track / f"{s}.{fmt}" for s in sources}
-
-
 def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
                   options: SeparationOptions = SeparationOptions(), *, fmt: str = "wav",
                   subtype: Optional[str] = None, overwrite: bool = False,
-                  output_rate: str = "input",
+                  output_rate: str = "input", nonfinite: str = "error",
+                  name: str = DEFAULT_NAME, track: Optional[str] = None,
                   progress: Optional[ProgressFn] = None,
                   cancel: Optional[CancelToken] = None) -> SeparationResult:
-    """Separate an audio file into ``{out_dir}/{track}/{stem}.{fmt}``, streamed.
+    """Separate an audio file into ``{out_dir}/{name}`` (``{track}/{stem}.{fmt}`` by
+    default, see :mod:`.naming`), streamed.
 
     The model runs at its own rate (the input is resampled to it); the stems are written at
     the input file's rate (``output_rate="input"``, what a user expects of a 48 kHz song) or
-    at the model's (``"model"``). Stems are written through temporary names and renamed only
-    when every stem is complete; on error or cancellation nothing is left behind. Existing
-    files are never replaced unless ``overwrite``.
+    at the model's (``"model"``). A mono file gives mono stems (the model's two channels
+    averaged). Stems are written through temporary names and renamed only when every stem
+    is complete; on error or cancellation nothing is left behind, not even the track's new
+    folder. Existing files are never replaced unless ``overwrite``. NaN or infinite input
+    samples stop the job with the file and the time of the first (``nonfinite="error"``) or
+    are silenced with a warning (``"zero"``); they never reach a stem.
     """
     progress = progress or no_progress
     cancel = ensure_token(cancel)
@@ -208,45 +214,39 @@ def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
     if output_rate not in ("input", "model"):
         raise UserError(f"output rate '{output_rate}' must be 'input' or 'model'")
     info = probe(input_path)
-    targets = output_paths(input_path, Path(out_dir), backend.sources, fmt)
-    for target in targets.values():
-        check_writable(target, overwrite)
+    targets = output_paths(input_path, Path(out_dir), backend.sources, fmt, name, track)
+    folders = sorted({t.parent for t in targets.values()}, key=lambda p: -len(p.parts))
+    with contextlib.ExitStack() as stack:
+        for folder in folders:
+            stack.enter_context(removing_new_folders(folder))
+        for target in targets.values():
+            check_writable(target, overwrite)
+        return _separate_to(input_path, info, backend, targets, options, fmt, subtype,
+                            overwrite, output_rate, nonfinite, progress, cancel)
 
+
+def _separate_to(input_path: Path, info: AudioInfo, backend: Backend,
+                 targets: dict[str, Path], options: SeparationOptions, fmt: str, subtype: str,
+                 overwrite: bool, output_rate: str, nonfinite: str, progress: ProgressFn,
+                 cancel: CancelToken) -> SeparationResult:
     rate = backend.audio.sample_rate
     out_rate = info.sample_rate if output_rate == "input" else rate
+    channels = 1 if info.channels == 1 else 2
+    _check_space(targets, info, out_rate, channels, fmt, subtype)
     warnings: list[str] = []
     start = time.perf_counter()
     writers: dict[str, AudioWriter] = {}
     try:
-        with AudioReader(input_path, rate, on_warning=warnings.append) as reader:
-            total = max(reader.total_frames, 1)
-            for name, target in targets.items():
-                writers[name] = AudioWriter(
-                    target, out_rate, fmt, subtype, overwrite, source_rate=rate,
-                    length=info.frames if out_rate != rate else None)
-            engine = OverlapAdd(backend, options)
+        with AudioReader(input_path, rate, on_warning=warnings.append,
+                         nonfinite=nonfinite) as reader:
+            for stem, target in targets.items():
+                writers[stem] = AudioWriter(
+                    target, out_rate, fmt, subtype, overwrite, channels=channels,
+                    source_rate=rate, length=info.frames if out_rate != rate else None)
             progress(0.0, f"separating {input_path.name}")
-            written = 0
-
-            def drain(blocks) -> None:
-                nonlocal written
-                for _, stems in blocks:
-                    for i, name in enumerate(targets):
-                        writers[name].write(stems[i])
-                    written += stems.shape[2]
-                    progress(min(written / total, 1.0),
-                             f"{written / rate:.1f} / {total / rate:.1f} s")
-                    cancel.check()
-
-            while True:
-                cancel.check()
-                block = reader.read(READ_BLOCK)
-                if block.shape[1]:
-                    drain(engine.feed(block))
-                if reader.finished:
-                    break
-            drain(engine.finish())
-        outputs = {name: w.commit() for name, w in writers.items()}
+            written = _stream(reader, OverlapAdd(backend, options), list(writers.values()),
+                              channels, progress, cancel)
+        outputs = {stem: w.commit() for stem, w in writers.items()}
     except BaseException:
         for w in writers.values():
             w.abort()
@@ -256,3 +256,48 @@ def separate_file(input_path: Path | str, backend: Backend, out_dir: Path | str,
     return SeparationResult(input_path, outputs, backend.name, out_rate, written / rate, elapsed,
                             options.segment_samples(backend.audio) / rate, options.overlap,
                             warnings)
+
+
+SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
+
+
+def _check_space(targets: dict[str, Path], info: AudioInfo, out_rate: int, channels: int,
+                 fmt: str, subtype: str) -> None:
+    """Refuse before writing when the stems will not fit: a WAV's size is known; a FLAC is
+    counted at half of it (lossless compression rarely does better on music)."""
+    frames = info.frames * out_rate / info.sample_rate
+    size = frames * channels * SAMPLE_BYTES.get(subtype, 4) * (0.5 if fmt == "flac" else 1.0)
+    folders: dict[Path, int] = {}
+    for target in targets.values():
+        folders[target.parent] = folders.get(target.parent, 0) + int(size) + 4096
+    for folder, needed in folders.items():
+        check_free_space(folder / "stem", needed, f"{len(targets)} stems")
+
+
+def _stream(reader: AudioReader, engine: OverlapAdd, writers: list[AudioWriter], channels: int,
+            progress: ProgressFn, cancel: CancelToken) -> int:
+    """Read, separate and write block by block; returns the frames written (model rate)."""
+    rate = engine.audio.sample_rate
+    total = max(reader.total_frames, 1)
+    written = 0
+
+    def drain(blocks) -> None:
+        nonlocal written
+        for _, stems in blocks:                            # stems: (S, 2, n)
+            if channels == 1:
+                stems = stems.mean(axis=1, keepdims=True)  # mono in, mono out
+            for writer, stem in zip(writers, stems):
+                writer.write(stem)
+            written += stems.shape[2]
+            progress(min(written / total, 1.0), f"{written / rate:.1f} / {total / rate:.1f} s")
+            cancel.check()
+
+    while True:
+        cancel.check()
+        block = reader.read(READ_BLOCK)
+        if block.shape[1]:
+            drain(engine.feed(block))
+        if reader.finished:
+            break
+    drain(engine.finish())
+    return written

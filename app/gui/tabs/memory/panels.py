@@ -291,5 +291,5 @@ class BreakdownPanel(QGroupBox):
         verdict = "fits" if result.fits(batch, budget, reserve) else "does <b>not</b> fit"
         self.selection_label.setText(
             f"<b>{MODE_LABELS[result.mode]}</b>, batch {batch}: {gib(e.total)} in total, which "
-            f"{verdict} a {budget:g} GiB budget"
+            f"{verdict} the {budget:g} GiB budget"
             + (f" with {reserve:g} GiB kept free." if reserve else "."))

@@ -19,8 +19,8 @@ from typing import Any, Optional
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
 from ....core.jobs import UserError
-from ....core.memory import (TRAINING_CONFIG_NAME, ModeResult, TrainingConfig, parse_batches,
-                             save_training_config)
+from ....core.memory import (DEFAULT_RESERVE_GB, TRAINING_CONFIG_NAME, ModeResult,
+                             TrainingConfig, parse_batches, save_training_config)
 from ...jobs import Job, describe_error
 from ...tasks import plan_memory_live
 from ...widgets import NoModelNotice
@@ -75,7 +75,7 @@ class MemoryTab(SingleJobTab):
         self.setup.restore(str(self.setting("batches", "1-32")), self.setting("precision", "bf16"),
                            self.setting("optimizer", "adam"),
                            float(self.setting("budget_gb", 8.0, float)),
-                           float(self.setting("reserve_gb", 0.5, float)))
+                           float(self.setting("reserve_gb", DEFAULT_RESERVE_GB, float)))
 
     def _save_settings(self) -> None:
         for key, value in self.setup.settings().items():
