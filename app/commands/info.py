@@ -7,6 +7,7 @@ import sys
 
 from ..core.backends import ArtifactInfo, TensorInfo, describe_model_file, is_exported_model
 from ..core.checkpoint import load_bundle
+from ..core.evaluation import quality_summary
 from ..core.jobs import UserError
 from ..core.info import ModelInfo, human_bytes, human_count, metadata_rows, model_info
 from ..terminal import table
@@ -50,6 +51,9 @@ def format_info(info: ModelInfo) -> str:
     trained = info.metadata.get("trained")
     if trained is not None:
         lines.append(f"Trained      {'yes' if trained else 'no (initialised by tfswa-studio init)'}")
+    quality = quality_summary(info.metadata, info.sources)
+    lines.append(f"Quality      {quality.headline}")
+    lines += [f"             {line}" for line in quality.lines]
     rows = [[s.name, s.kind, f"{s.parameters:,}", "x".join(map(str, s.output_shape))]
             for s in info.stages]
     text = "\n".join(lines) + "\n\n" + table(rows, ["stage", "type", "parameters", "output shape"])

@@ -246,3 +246,20 @@ def test_pressing_ctrl_q_quits(qtbot, window):
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)
     qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=3000)
+
+
+def test_the_model_tab_says_in_words_whether_the_model_is_any_good(qtbot, window, wait_job,
+                                                                     tiny_checkpoint):
+    from app.core import resources
+
+    model_tab = window.tab("Model")
+    wait_job(window.open_checkpoint(resources.demo_model()))
+    banner = model_tab.quality
+    assert banner.isVisible() and banner.summary.trained is True
+    assert "vocals: 10.1 dB SDR" in banner.text() and "84 %" in banner.text()
+    wait_job(window.open_checkpoint(tiny_checkpoint))        # made by init: never trained
+    assert banner.summary.trained is False
+    assert "Untrained model" in banner.text()
+    # Above the engineers' details, not below them.
+    assert banner.mapTo(model_tab, banner.rect().topLeft()).y() < \
+        model_tab.table.mapTo(model_tab, model_tab.table.rect().topLeft()).y()

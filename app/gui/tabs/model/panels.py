@@ -1,5 +1,5 @@
-"""The Model tab's panels, each a widget that shows what it is given: the summary forms
-(:class:`SummaryForm`), the nested metadata (:class:`MetadataTree`) and the per-stage table
+"""The Model tab's panels, each a widget that shows what it is given: the plain-language
+verdict on the model (:class:`QualityBanner`), the summary forms (:class:`SummaryForm`), the nested metadata (:class:`MetadataTree`) and the per-stage table
 (:class:`StageTable`). None of them starts a job or knows the tab."""
 
 from __future__ import annotations
@@ -11,11 +11,38 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHeade
                                QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
                                QWidget)
 
+from ....core.evaluation import QualitySummary
 from ....core.info import ModelInfo, metadata_entries
 from .summary import shape_text
 
 STAGE_COLUMNS = ["Stage", "Type", "Parameters", "Share", "Output shape"]
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class QualityBanner(QLabel):
+    """Whether the model is trained, what it separates and how well, in words and numbers:
+    for people who are not ML engineers, above the details. An untrained model stands out."""
+
+    STYLES = {True: "background:#eef6ee; border:1px solid #9c9; color:#143",
+              None: "background:#f4f4f4; border:1px solid #ccc; color:#333",
+              False: "background:#fff1e0; border:1px solid #e0a050; color:#6a3a00"}
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary: Optional[QualitySummary] = None
+        self.hide()
+
+    def show_summary(self, summary: QualitySummary) -> None:
+        self.summary = summary
+        icon = {True: "✔", False: "⚠", None: "ℹ"}[summary.trained]
+        lines = "".join(f"<br>&nbsp;&nbsp;• {line}" for line in summary.lines)
+        self.setText(f"<b>{icon} {summary.headline}</b>{lines}")
+        self.setStyleSheet(f"QLabel {{ {self.STYLES[summary.trained]}; border-radius:4px; "
+                           f"padding:6px 10px; }}")
+        self.show()
 
 
 class SummaryForm(QGroupBox):

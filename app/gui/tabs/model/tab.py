@@ -12,11 +12,12 @@ from typing import Any, Optional
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from ....core.checkpoint import ModelBundle
+from ....core.evaluation import quality_summary
 from ....core.info import ModelInfo, human_count, model_info
 from ...jobs import Job
 from ...widgets import NO_MODEL_TEXT, EmptyState
 from ..base import Tab, TabContext
-from .panels import MetadataTree, StageTable, SummaryForm
+from .panels import MetadataTree, QualityBanner, StageTable, SummaryForm
 from .summary import summary_rows
 
 
@@ -31,6 +32,7 @@ class ModelTab(Tab):
         self._job: Optional[Job] = None
         self.empty = EmptyState("No model loaded", NO_MODEL_TEXT,
                                 [("Open checkpoint…", ctx.window.open_checkpoint_dialog)])
+        self.quality = QualityBanner()
         self.status = QLabel()
         self.status.setStyleSheet("color:#555")
         self.summary = {name: SummaryForm(name) for name in ("Model", "Audio")}
@@ -59,6 +61,7 @@ class ModelTab(Tab):
         layout = QVBoxLayout(page)
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(8)
+        layout.addWidget(self.quality)
         layout.addWidget(self.status)
         layout.addLayout(groups, 3)
         layout.addWidget(stages, 2)
@@ -75,6 +78,7 @@ class ModelTab(Tab):
             self._job.cancel()
         self._bundle = bundle
         self.stack.setCurrentIndex(1)
+        self.quality.show_summary(quality_summary(bundle.metadata, bundle.audio.sources))
         self.status.setText(f"Describing {bundle.name}…")
         self._job = self.ctx.jobs.run(
             f"Describe model {bundle.name}", model_info, {"bundle": bundle},
