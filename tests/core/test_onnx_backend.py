@@ -149,3 +149,15 @@ def test_checkpoints_still_load_as_pytorch():
     bundle, _ = exported("onnx")
     backend = load_backend(bundle.path, threads=1)
     assert isinstance(backend, TorchBackend)
+
+
+def test_exported_variants_are_recognised_before_the_checkpoint_loader_whatever_the_import_order():
+    script = textwrap.dedent("""
+        import app.core.backends.torchscript, app.core.backends.onnx_runtime  # before pytorch
+        from app.core.backends import discover_loaders
+        print(",".join(loader.name for loader in discover_loaders()))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().split(",")[-1] == "checkpoint"

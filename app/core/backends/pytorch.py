@@ -57,6 +57,6 @@ def _load_checkpoint(path: Path, threads: Optional[int]) -> Backend:
     return backend
 
 
-register_loader(BackendLoader("checkpoint", _is_checkpoint, _load_checkpoint))
+register_loader(BackendLoader("checkpoint", _is_checkpoint, _load_checkpoint, fallback=True))
 
 

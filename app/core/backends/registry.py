@@ -138,20 +138,25 @@ class BackendLoader:
     accepts: Callable[[Path], bool]
     load: Callable[[Path, Optional[int]], Backend]
     runs_code: bool = False
+    fallback: bool = False     # asked last, whatever the order loaders were registered in
 
 
 LOADERS: list[BackendLoader] = []
 
 # The modules that register loaders, imported by name the first time a file is loaded (they
-# import this module, so importing them here would close a cycle). Later modules' loaders
-# are tried first: an exported variant is recognised before the checkpoint loader is asked.
+# import this module, so importing them here would close a cycle). Exported variants are
+# recognised first; the checkpoint loader is the fallback, asked last.
 LOADER_MODULES = ("app.core.backends.pytorch", "app.core.backends.torchscript",
                   "app.core.backends.onnx_runtime")
 _discovered = False
 
 
 def register_loader(loader: BackendLoader) -> None:
+    """Add ``loader``, ahead of those registered before it but never ahead of a non-fallback
+    one when it is a fallback (the order does not depend on which module was imported
+    first)."""
     LOADERS.insert(0, loader)
+    LOADERS.sort(key=lambda entry: entry.fallback)      # stable: keeps the rest in order
 
 
 def discover_loaders() -> list[BackendLoader]:
