@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFont, QPainter
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 STYLES = {
     "error": "background:#fdecea; border:1px solid #e0a39c; color:#611a15;",
@@ -164,3 +164,27 @@ def job_progress_bar() -> QProgressBar:
     bar.setTextVisible(True)
     bar.setFormat("Idle")
     return bar
+
+
+class ChartSlot(QStackedWidget):
+    """A chart that shows a short sentence instead of empty axes until it has something to
+    draw: before the first run a chart with dummy ticks and an empty legend only puzzles."""
+
+    def __init__(self, chart: QWidget, placeholder: str, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.chart = chart
+        self.placeholder = QLabel(placeholder)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setTextFormat(Qt.TextFormat.RichText)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("QLabel { color:#666; border:1px dashed #bbb; "
+                                       "border-radius:4px; padding:16px; }")
+        self.addWidget(self.placeholder)
+        self.addWidget(chart)
+
+    def show_chart(self, shown: bool = True) -> None:
+        self.setCurrentIndex(1 if shown else 0)
+
+    @property
+    def chart_shown(self) -> bool:
+        return self.currentIndex() == 1

@@ -263,3 +263,12 @@ def test_the_model_tab_says_in_words_whether_the_model_is_any_good(qtbot, window
     # Above the engineers' details, not below them.
     assert banner.mapTo(model_tab, banner.rect().topLeft()).y() < \
         model_tab.table.mapTo(model_tab, model_tab.table.rect().topLeft()).y()
+
+
+def test_charts_say_what_to_press_until_they_have_something_to_draw(qtbot, loaded):
+    window = loaded
+    memory, export = window.tab("Memory"), window.tab("Export")
+    assert not memory.chart_panel.slot.chart_shown
+    assert "Estimate" in memory.chart_panel.slot.placeholder.text()
+    assert not export.result_panel.slot.chart_shown
+    assert "Export" in export.result_panel.slot.placeholder.text()

@@ -270,3 +270,26 @@ def test_a_song_with_its_true_stems_shows_the_sdr_of_each_stem(qtbot, loaded, tm
     plain.separate()
     wait_job(plain.separate_job)
     assert plain.view.sdr == {} and plain.stem_view.notes == {}
+
+
+def test_loading_another_model_clears_the_old_stems_and_an_untrained_one_is_flagged(
+        qtbot, loaded, song, tmp_path, wait_job):
+    from app.core import resources
+
+    window = loaded                                    # the tiny model: made by init
+    tab = open_song(qtbot, window, song(tmp_path / "song.wav", 1.5), wait_job)
+    assert tab.untrained_note.isVisible()
+    tab.separate()
+    assert "never trained" in window.dock.log_text()
+    assert wait_job(tab.separate_job).state is JobState.DONE
+    assert tab.view is not None and "Done" in tab.progress_bar.format()
+    old_run = tab.run_dir
+    assert old_run.is_dir()
+
+    wait_job(window.open_checkpoint(resources.demo_model()))     # a different, trained model
+    assert tab.view is None and not tab.form.save_button.isEnabled()
+    assert "Done" not in tab.progress_bar.format() and tab.stem_view.notes == {}
+    assert list(tab.stem_view.tracks) == ["mixture"]             # the song stays open
+    assert not old_run.exists()                                  # its stems are gone
+    assert not tab.untrained_note.isVisible()
+    assert tab.form.separate_button.isEnabled()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, Q
 
 from ....core.export import DEFAULT_OPSETS, OPSET_RANGE, STAGES, ExportOptions
 from ...verification_chart import VerificationChart
-from ...widgets import job_progress_bar
+from ...widgets import ChartSlot, job_progress_bar
 
 FORMATS = {"onnx": "ONNX (runs in ONNX Runtime, no PyTorch needed)",
            "torchscript": "TorchScript (runs in PyTorch / LibTorch)"}
@@ -287,9 +287,12 @@ class ResultPanel(QGroupBox):
         self.details_box.setLayout(self.details)
         self.details_box.setMinimumWidth(380)
         self.details_box.setMaximumWidth(520)
+        self.slot = ChartSlot(self.chart, "Press <b>Export</b>: the exported file is checked "
+                                          "against PyTorch on several input shapes, and the "
+                                          "error of each appears here.")
         body = QHBoxLayout()
         body.addWidget(self.details_box)
-        body.addWidget(self.chart, 1)
+        body.addWidget(self.slot, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(body, 1)
@@ -298,7 +301,12 @@ class ResultPanel(QGroupBox):
     def clear(self) -> None:
         """No result: empty chart and details (the verdict stays)."""
         self.chart.clear_report()
+        self.slot.show_chart(False)
         self.fill_details([])
+
+    def show_report(self, report) -> None:
+        self.chart.show_report(report)
+        self.slot.show_chart(True)
 
     def set_verdict(self, kind: str, html: str) -> None:
         self.verdict_kind = kind

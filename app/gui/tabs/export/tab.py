@@ -193,7 +193,7 @@ class ExportTab(SingleJobTab):
             f"shapes, worst MSE {v.worst_mse:.1e} (limit {v.mse_limit:g}), lowest SNR "
             f"{format_snr(v.min_snr_db)}.<br>Saved as <b>{result.path.name}</b> and added to the "
             f"models in the Separate tab as “{self.variant.name}”."))
-        self.result_panel.chart.show_report(v)
+        self.result_panel.show_report(v)
         self.result_panel.fill_details(result_rows(result))
         self.ctx.jobs.log(f"Exported {result.path} ({human_bytes(result.file_size)}): verified, "
                           f"worst MSE {v.worst_mse:.1e}")
@@ -204,7 +204,7 @@ class ExportTab(SingleJobTab):
         self.progress_bar.setStyleSheet("QProgressBar::chunk { background: #c0392b; }")
         text = describe_error(error)
         if isinstance(error, VerificationFailed):
-            self.result_panel.chart.show_report(error.report)
+            self.result_panel.show_report(error.report)
         self.result_panel.set_verdict("fail", "<b>✘ Export failed.</b> " + html_escape(text))
         if not self.isVisible():      # the verdict says it all while this tab is shown
             self.ctx.window.show_error("Export failed", text)

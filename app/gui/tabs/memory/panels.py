@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGr
 
 from ....core.memory import MODE_LABELS, MODES, GiB, ModeResult
 from ...memory_chart import MODE_COLORS, MemoryChart
-from ...widgets import job_progress_bar
+from ...widgets import ChartSlot, job_progress_bar
 
 BUDGET_PRESETS = (6, 8, 12, 16, 24)
 OPTIMIZERS = {"adam": "Adam (2 state buffers)", "adamw": "AdamW (2 state buffers)",
@@ -183,11 +183,14 @@ class ChartPanel(QGroupBox):
                               "each line the largest batch that fits. Click a point to see its "
                               "breakdown.")
         self.chart.point_clicked.connect(self.point_clicked)
+        self.slot = ChartSlot(self.chart, "Press <b>Estimate</b> to measure the memory of a "
+                                          "training step: one line per mode, against batch size, "
+                                          "with your GPU budget.")
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color:#555")
         layout = QVBoxLayout(self)
-        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.slot, 1)
         layout.addWidget(self.status)
 
 

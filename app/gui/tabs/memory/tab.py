@@ -110,6 +110,7 @@ class MemoryTab(SingleJobTab):
         self.results, self.selected, self.user_selected = [], None, False
         self.chart.clear_results()
         self.chart.set_budget(self.setup.budget(), self.setup.reserve())
+        self.chart_panel.slot.show_chart(False)
         self._fill_table()
 
     # ------------------------------------------------------------------ estimating
@@ -125,6 +126,7 @@ class MemoryTab(SingleJobTab):
         self._save_settings()
         self.plan_settings = self.setup.plan_settings()
         self._clear_results()
+        self.chart_panel.slot.show_chart(True)      # the budget line while modes arrive
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         self.chart_panel.status.setText(

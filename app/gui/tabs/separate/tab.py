@@ -16,9 +16,10 @@ from typing import Any, Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QVBoxLayout, QWidget
 
 from ....core.audio import TrackDisplay
+from ....core.evaluation import quality_summary
 from ....core.jobs import format_seconds
 from ....core.separation import SeparationOptions
 from ...jobs import Job, describe_error
@@ -47,6 +48,15 @@ class SeparateTab(SingleJobTab):
             "<b>No model loaded.</b> Open a checkpoint with File ▸ Open checkpoint… (Ctrl+O) "
             "or drop one here. To make an untrained one: "
             "<code>tfswa-studio init --out model.pt</code>", ctx.window.open_checkpoint_dialog)
+        self.untrained_note = QLabel(
+            "<b>⚠ This model was never trained</b> (made by <code>tfswa-studio init</code>): "
+            "its stems will sound like the mixture or like noise. Open a trained model, such "
+            "as the bundled demo (File ▸ Open checkpoint…), to hear a real separation.")
+        self.untrained_note.setWordWrap(True)
+        self.untrained_note.setStyleSheet("QLabel { background:#fff1e0; border:1px solid "
+                                          "#e0a050; color:#6a3a00; border-radius:4px; "
+                                          "padding:5px 9px; }")
+        self.untrained_note.hide()
         self.form = SongForm()
         self.plots = PlotArea()
         self.transport = Transport()
@@ -56,6 +66,7 @@ class SeparateTab(SingleJobTab):
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
         layout.addWidget(self.notice)
+        layout.addWidget(self.untrained_note)
         layout.addWidget(self.form)
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.transport)
@@ -138,6 +149,21 @@ class SeparateTab(SingleJobTab):
         bundle = self.ctx.workspace.bundle
         if bundle is not None:
             self.form.segment_spin.setValue(bundle.audio.segment_seconds)
+        if self.separating:
+            self.cancel()
+        if self.view is not None:
+            # The stems, their SDR and "Done" belong to the model that made them.
+            self._clear_stems()
+            if self.run_dir is not None:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+                self.run_dir = None
+            if self.mixture is not None:
+                self.stem_view.set_tracks({"mixture": self.mixture})
+            self._fill_tracks()
+            self.progress_bar.setFormat("Another model was loaded: press Separate")
+        untrained = bundle is not None and quality_summary(
+            bundle.metadata, bundle.audio.sources).trained is False
+        self.untrained_note.setVisible(untrained)
         self.refresh()
 
     def _fill_variants(self) -> None:
@@ -198,6 +224,9 @@ class SeparateTab(SingleJobTab):
         if not self.form.separate_button.isEnabled():
             return
         variant = self.form.variant()
+        if self.untrained_note.isVisible():
+            self.ctx.jobs.log("Separating with a model that was never trained: expect stems "
+                              "that sound like the mixture or like noise", "warning")
         self._runs += 1
         run_dir = self.ctx.window.cache_dir("separate") / f"run-{self._runs:03d}"
         options = self.options()
