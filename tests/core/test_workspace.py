@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.checkpoint import init_bundle, save_bundle
+from app.core.checkpoint import init_bundle, load_bundle, save_bundle
 from app.core.config import AudioConfig
 from app.core.workspace import Variant, Workspace
 
@@ -21,17 +21,17 @@ def test_variants_come_back_after_a_restart(tmp_path, checkpoint):
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"stands in for an exported file")
     first = Workspace()
-    first.open_bundle(checkpoint)
+    first.set_bundle(load_bundle(checkpoint))
     variant = first.add_variant(Variant("ONNX FP32 - m.onnx", "onnx", onnx))
     first.update_figures(variant, latency_ms=12.5, verified=True)
 
     again = Workspace()                      # a new session
-    again.open_bundle(checkpoint)
+    again.set_bundle(load_bundle(checkpoint))
     (restored,) = [v for v in again.variants if v.kind == "onnx"]
     assert restored.path == onnx.resolve() and restored.name == "ONNX FP32 - m.onnx"
     assert restored.figures == {"latency_ms": 12.5, "verified": True}
 
-    first.open_bundle(checkpoint)            # a reload in the same session
+    first.set_bundle(load_bundle(checkpoint))            # a reload in the same session
     assert [v.kind for v in first.variants] == ["pytorch", "onnx"]
 
 
@@ -39,14 +39,14 @@ def test_a_deleted_file_or_another_checkpoint_brings_nothing_back(tmp_path, chec
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"x")
     ws = Workspace()
-    ws.open_bundle(checkpoint)
+    ws.set_bundle(load_bundle(checkpoint))
     ws.add_variant(Variant("ONNX", "onnx", onnx))
     other = save_bundle(init_bundle("small", audio=AudioConfig(segment_seconds=1.0),
                                     channels=(4, 8), dim=8, heads=2, window=(2, 2), seed=9),
                         tmp_path / "other.pt")
     fresh = Workspace()
-    fresh.open_bundle(other)
+    fresh.set_bundle(load_bundle(other))
     assert [v.kind for v in fresh.variants] == ["pytorch"]
     onnx.unlink()
-    fresh.open_bundle(checkpoint)
+    fresh.set_bundle(load_bundle(checkpoint))
     assert [v.kind for v in fresh.variants] == ["pytorch"]
