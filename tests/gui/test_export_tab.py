@@ -3,6 +3,8 @@ the new variant in the Separate tab and separate a song with it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
@@ -126,3 +128,29 @@ def test_format_choice_and_an_existing_file(qtbot, loaded, export_tab, tiny_chec
                         lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
     assert tab.export() is None
     assert asked and str(existing) in asked[0] and existing.read_bytes() == b"keep"
+
+
+def test_the_default_export_folder_is_never_inside_the_installed_app(tmp_path, monkeypatch):
+    from app.core import resources
+    from app.gui.tabs.export.tab import documents_folder, export_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    demo = resources.demo_model()                       # lives inside the app package
+    assert export_folder("", demo) == documents_folder()
+    mine = tmp_path / "models" / "model.pt"
+    mine.parent.mkdir()
+    assert export_folder("", mine) == mine.parent       # a user's checkpoint: beside it
+    last = tmp_path / "exports"
+    last.mkdir()
+    assert export_folder(str(last), demo) == last       # the last folder used wins
+    assert export_folder(str(tmp_path / "gone"), mine) == mine.parent
+
+
+def test_exporting_the_demo_model_suggests_a_user_folder(qtbot, loaded, wait_job, export_tab):
+    window = loaded
+    from app.core import resources
+
+    wait_job(window.open_checkpoint(resources.demo_model()))
+    suggested = Path(export_tab.form.path_edit.text())
+    app_dir = Path(resources.__file__).resolve().parents[1]
+    assert app_dir not in suggested.parents and suggested.name == "demo-model.onnx"

@@ -10,10 +10,11 @@ workspace's variants, so the Separate tab lists it at once. The tab assembles th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QStandardPaths, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
@@ -27,6 +28,27 @@ from ...widgets import NoModelNotice
 from ..base import SingleJobTab, TabContext
 from .panels import IDLE_VERDICT, ExportForm, ProgressRow, ResultPanel
 from .summary import format_snr, html_escape, result_rows
+
+
+def documents_folder() -> Path:
+    """``Documents/TFSWA Studio`` (the platform's documents folder; home if it has none)."""
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(docs or Path.home()) / "TFSWA Studio"
+
+
+def export_folder(last_used: str, checkpoint: Optional[Path]) -> Path:
+    """Where an export goes by default: the folder of the last export while it exists; else
+    the checkpoint's folder if the user can write there and it is not inside the installed
+    app (the bundled demo model lives there); else the user's documents."""
+    if last_used and Path(last_used).is_dir():
+        return Path(last_used)
+    if checkpoint is not None:
+        folder = Path(checkpoint).resolve().parent
+        app_dir = Path(__file__).resolve().parents[3]          # the installed app package
+        if (os.access(folder, os.W_OK) and app_dir not in (folder, *folder.parents)
+                and "site-packages" not in folder.parts):
+            return folder
+    return documents_folder()
 
 
 class ExportTab(SingleJobTab):
@@ -87,12 +109,15 @@ class ExportTab(SingleJobTab):
         self._suggest_path()
 
     def _suggest_path(self) -> None:
-        """Beside the checkpoint, unless the user typed or chose a path."""
+        """In the folder of the last export, else beside the checkpoint when the user may
+        write there, else in the user's documents; unless the user typed or chose a path."""
         bundle = self.ctx.workspace.bundle
         path_edit = self.form.path_edit
         if bundle is None or (self._suggested is None and path_edit.text()):
             return
-        source = bundle.path or (self.ctx.window.cache_dir("exports") / f"{bundle.name}.pt")
+        name = (bundle.path.stem if bundle.path else bundle.name) + ".pt"
+        source = export_folder(self.ctx.settings.store.value("paths/exports", ""),
+                               bundle.path) / name
         self._suggested = self.options().default_path(source)
         path_edit.setText(str(self._suggested))
 
@@ -151,7 +176,15 @@ class ExportTab(SingleJobTab):
                     self.ctx.jobs.log(f"Export cancelled: {path} already exists")
                     return None
                 overwrite = True
+        if path.parent == documents_folder():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.ctx.window.show_error(f"Could not create the folder {path.parent}", str(exc))
+                return None
         self._save_settings(options)
+        if path.parent.is_dir():
+            self.ctx.settings.remember_dir("exports", path.parent)
         self._clear_result()
         self.stages.set_stages(STAGES[options.format])
         self.progress_bar.setValue(0)
