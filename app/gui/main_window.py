@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
@@ -34,6 +34,16 @@ LICENCE_URL = "https://creativecommons.org/licenses/by-nc-nd/4.0/"
 CITATION = ("Yao et al., “TFSWA-ResUNet: music source separation with time-frequency sequence "
             "and shifted window attention-based ResUNet”, EURASIP Journal on Advances in "
             "Signal Processing 2025:39")
+
+
+def first_size(available: Optional[QSize]) -> QSize:
+    """The first window's size: DEFAULT_SIZE, shrunk to fit the screen's free area (a 1366x768
+    laptop has about 1366x730 once its panel is drawn)."""
+    width, height = DEFAULT_SIZE
+    if available is not None and available.isValid():
+        width = min(width, int(available.width() * 0.96))
+        height = min(height, int(available.height() * 0.94))
+    return QSize(width, height)
 
 
 def classify(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[Path]]:
@@ -169,7 +179,8 @@ class MainWindow(QMainWindow):
     def _restore(self) -> None:
         geometry, state = self.settings.window_state()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(*DEFAULT_SIZE)
+            self.resize(first_size(self.screen().availableGeometry().size()
+                                   if self.screen() else None))
         if state is not None:
             self.restoreState(state)
         else:

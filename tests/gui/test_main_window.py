@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from app import __version__
 from app.core.checkpoint import load_bundle
 from app.gui.jobs import JobState
-from app.gui.main_window import MainWindow, classify
+from app.gui.main_window import MainWindow, classify, first_size
 from app.gui.settings import Settings
 
 
@@ -26,7 +26,9 @@ def test_starts_without_a_model_and_says_how_to_open_one(window):
     assert not separate_tab.form.separate_button.isEnabled()
     assert not separate_tab.form.save_button.isEnabled()
     assert "No model loaded" in window.model_label.text()
-    assert window.size().width() == 1280 and window.size().height() == 820
+    screen = window.screen().availableGeometry().size()
+    assert window.size() == first_size(screen)                     # fits the screen it opens on
+    assert window.width() <= screen.width() and window.height() <= screen.height()
 
 
 def test_loading_a_checkpoint_fills_the_status_bar_and_the_model_tab(loaded, tiny_checkpoint):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ...core.workspace import Workspace
 from ..events import WorkspaceEvents
@@ -39,7 +39,11 @@ class TabContext:
 
 
 class Tab(QWidget):
-    """Base for tabs: keeps the context, forwards workspace events, stops at shutdown."""
+    """Base for tabs: keeps the context, forwards workspace events, stops at shutdown.
+
+    A tab lays its content out on ``self.page``, which sits in a scroll area: on a small
+    screen (1024x600) the page keeps its minimum size and scrolls, instead of its panels
+    being squeezed over one another."""
 
     title: str = ""
     tooltip: str = ""
@@ -48,6 +52,15 @@ class Tab(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setObjectName(f"{type(self).__name__}")
+        self.page = QWidget()
+        self.page.setObjectName(f"{type(self).__name__}Page")
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setWidget(self.page)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll_area)
         ctx.events.changed.connect(self.workspace_changed)
 
     def workspace_changed(self, event: str, payload: Any) -> None:

@@ -69,7 +69,7 @@ class ExportTab(SingleJobTab):
         self.result_panel = ResultPanel()
         self.progress_bar = self.progress_row.progress_bar
         self.stages = self.progress_row.stages
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.page)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
         layout.addWidget(self.notice)

@@ -48,7 +48,7 @@ class MemoryTab(SingleJobTab):
         self.progress_bar = self.setup.progress_bar
         self.chart = self.chart_panel.chart
         self._connect()
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.page)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
         layout.addWidget(self.notice)

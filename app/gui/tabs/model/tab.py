@@ -41,7 +41,7 @@ class ModelTab(Tab):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self._content())
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stack)
         if ctx.workspace.bundle is not None:

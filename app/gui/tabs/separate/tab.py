@@ -62,7 +62,7 @@ class SeparateTab(SingleJobTab):
         self.transport = Transport()
         self.progress_bar = self.form.progress_bar
         self.stem_view = self.plots.stem_view
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.page)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(8)
         layout.addWidget(self.notice)
