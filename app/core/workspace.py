@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .backends.registry import Backend, load_backend
+from .backends.inspect import ArtifactInfo
 from .backends.pytorch import TorchBackend
 from .checkpoint import ModelBundle
 from .jobs import to_jsonable
@@ -48,6 +49,10 @@ class Workspace:
         self._listeners: list[Listener] = []
         self.remember = remember          # keep variants in the user's data folder
         self._key: Optional[str] = None   # SHA-256 of the bundle's file
+        # An exported file opened as the model (no checkpoint behind it): it separates and
+        # benchmarks; exporting and measuring training memory need a checkpoint.
+        self.artifact: Optional[ArtifactInfo] = None
+        self.trusted: set[Path] = set()   # TorchScript files the user said to run
 
     # -- listening
     def subscribe(self, listener: Listener) -> None:
@@ -62,8 +67,31 @@ class Workspace:
             listener(event, payload)
 
     # -- the bundle
+    @property
+    def has_model(self) -> bool:
+        return self.bundle is not None or self.artifact is not None
+
+    @property
+    def model_name(self) -> str:
+        if self.bundle is not None:
+            return self.bundle.name
+        return self.artifact.path.stem if self.artifact is not None else ""
+
+    def set_artifact(self, info: ArtifactInfo, trusted: bool = False) -> ArtifactInfo:
+        """Make an exported file the model: its one variant is itself. ``trusted``: the
+        user agreed to run this TorchScript file."""
+        self.bundle, self.artifact, self._key = None, info, None
+        if trusted:
+            self.trusted.add(info.path.resolve())
+        label = "ONNX" if info.format == "onnx" else "TorchScript"
+        self.variants = [Variant(f"{label} {info.precision.upper()} ({info.path.name})",
+                                 info.format, info.path, info.precision)]
+        self._emit("bundle", None)
+        self._emit("artifact", info)
+        return info
+
     def set_bundle(self, bundle: ModelBundle) -> ModelBundle:
-        self.bundle = bundle
+        self.bundle, self.artifact = bundle, None
         self._key = self._bundle_key(bundle)
         self.variants = [Variant(f"PyTorch FP32 ({bundle.name})", "pytorch", bundle.path)]
         self.variants += self._remembered()
@@ -122,7 +150,8 @@ class Workspace:
         """True for a TorchScript variant whose file this app did not export as it is now:
         running it means running its code, so the user must say so first."""
         return (variant is not None and variant.kind == "torchscript" and variant.path is not None
-                and variant.path.is_file() and not is_app_export(variant.path))
+                and variant.path.is_file() and variant.path.resolve() not in self.trusted
+                and not is_app_export(variant.path))
 
     def backend_for(self, variant: Optional[Variant] = None, threads: Optional[int] = None,
                     trust_torchscript: bool = False) -> Backend:
@@ -134,4 +163,5 @@ class Workspace:
             return TorchBackend(self.bundle.build(), self.bundle.audio, self.bundle.path, threads)
         if variant.path is None:
             raise LookupError(f"variant {variant.name} has no file")
-        return load_backend(variant.path, threads, trust_torchscript=trust_torchscript)
+        trusted = trust_torchscript or variant.path.resolve() in self.trusted
+        return load_backend(variant.path, threads, trust_torchscript=trusted)

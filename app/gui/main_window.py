@@ -15,9 +15,11 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QS
 
 from .. import __version__
 from ..core.audio import READ_FORMATS
-from ..core.backends import default_threads
+from ..core.backends import (ArtifactInfo, default_threads, describe_model_file,
+                             is_exported_model)
 from ..core.checkpoint import CHECKPOINT_SUFFIXES, ModelBundle, load_bundle
 from ..core.info import human_count
+from ..core.userdata import is_app_export
 from ..core.workspace import Workspace
 from .events import WorkspaceEvents
 from .jobs import Job, JobDock, JobManager, describe_error
@@ -28,7 +30,14 @@ from .widgets import MessageBanner
 APP_NAME = "TFSWA Studio"
 DEFAULT_SIZE = (1280, 820)
 AUDIO_SUFFIXES = tuple(f".{ext}" for ext in READ_FORMATS)
-CHECKPOINT_FILTER = "Checkpoints (*.pt *.pth *.safetensors);;All files (*)"
+CHECKPOINT_FILTER = ("Models (*.pt *.pth *.safetensors *.onnx);;Checkpoints (*.pt *.pth "
+                     "*.safetensors);;Exported ONNX models (*.onnx);;All files (*)")
+MODEL_SUFFIXES = CHECKPOINT_SUFFIXES + (".onnx",)
+TORCHSCRIPT_WARNING = (
+    "“{name}” is a TorchScript file: a program, not just weights. Opening it runs the code "
+    "inside it, with your permissions, and that code can do anything (read or overwrite your "
+    "files). TFSWA Studio did not export this file.\n\nOpen it only if you trust where it "
+    "came from. Open it?")
 AUDIO_FILTER = ("Audio files (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)")
 LICENCE_URL = "https://creativecommons.org/licenses/by-nc-nd/4.0/"
 CITATION = ("Yao et al., “TFSWA-ResUNet: music source separation with time-frequency sequence "
@@ -51,7 +60,7 @@ def classify(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[Path]]
     checkpoints, audio, other = [], [], []
     for path in paths:
         suffix = Path(path).suffix.lower()
-        if suffix in CHECKPOINT_SUFFIXES:
+        if suffix in MODEL_SUFFIXES:
             checkpoints.append(Path(path))
         elif suffix in AUDIO_SUFFIXES:
             audio.append(Path(path))
@@ -221,13 +230,41 @@ class MainWindow(QMainWindow):
         if path:
             self.open_audio(path)
 
-    def open_checkpoint(self, path: Path | str) -> Job:
-        """Load a checkpoint in a worker; on success it becomes the workspace's model."""
+    def open_checkpoint(self, path: Path | str) -> Optional[Job]:
+        """Load a checkpoint in a worker; on success it becomes the workspace's model. An
+        exported ONNX or TorchScript file opens as the model too (TorchScript only once the
+        user agrees to run it, unless this app exported that very file)."""
         path = Path(path)
+        if path.is_file() and is_exported_model(path):
+            return self.open_exported(path)
         self.model_label.setText(f"Loading {path.name}…")
         return self.jobs.run(f"Load model {path.name}", load_bundle, {"path": path},
                              on_result=lambda bundle: self._model_loaded(path, bundle),
                              on_error=lambda exc: self._model_failed(path, exc))
+
+    def open_exported(self, path: Path, trusted: bool = False) -> Optional[Job]:
+        if path.suffix.lower() != ".onnx" and not trusted and not is_app_export(path):
+            if not self.confirm_torchscript(path):
+                self.jobs.log(f"Not opened: {path.name} is a TorchScript program you did not "
+                              f"choose to trust")
+                return None
+            trusted = True
+        self.model_label.setText(f"Loading {path.name}…")
+        return self.jobs.run(f"Open model {path.name}", describe_model_file,
+                             {"path": path, "trust_torchscript": trusted},
+                             on_result=lambda info: self._exported_loaded(path, info, trusted),
+                             on_error=lambda exc: self._model_failed(path, exc))
+
+    def confirm_torchscript(self, path: Path) -> bool:
+        answer = QMessageBox.warning(
+            self, "Run the code in this file?", TORCHSCRIPT_WARNING.format(name=path.name),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _exported_loaded(self, path: Path, info: ArtifactInfo, trusted: bool) -> None:
+        self.settings.add_recent("checkpoint", path)
+        self.workspace.set_artifact(info, trusted=trusted)
 
     def _model_loaded(self, path: Path, bundle: ModelBundle) -> None:
         self.settings.add_recent("checkpoint", path)
@@ -304,11 +341,20 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ status, tabs, about
     def _workspace_changed(self, event: str, payload) -> None:
-        if event == "bundle":
+        if event == "bundle" and payload is not None:
             self._show_model(payload)
             self.jobs.log(f"Model {payload.name}: {payload.model_config.preset} preset, "
                           f"{human_count(payload.n_parameters)} parameters, sources "
                           f"{', '.join(payload.sources)}")
+        elif event == "artifact":
+            kind = "ONNX" if payload.format == "onnx" else "TorchScript"
+            self.model_label.setText(f"Model: {payload.path.name} · exported {kind} "
+                                     f"{payload.precision.upper()} · {', '.join(payload.sources)}"
+                                     f" · export and memory need its checkpoint")
+            self.model_label.setToolTip(str(payload.path))
+            self.setWindowTitle(f"{payload.path.name} — {APP_NAME}")
+            self.jobs.log(f"Model {payload.path.name}: exported {kind}, {payload.nodes} nodes, "
+                          f"sources {', '.join(payload.sources)}")
 
     def _show_model(self, bundle: Optional[ModelBundle]) -> None:
         if bundle is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ....core.backends import ArtifactInfo
 from ....core.info import ModelInfo, human_bytes, human_count
 
 
@@ -48,3 +49,48 @@ def summary_rows(info: ModelInfo) -> dict[str, list[tuple[str, str]]]:
             ("Output (masks)", shape_text(info.output_shape)),
         ],
     }
+
+
+def dims_text(shape) -> str:
+    """``(batch, 2, 1025, frames)``: named axes are the dynamic ones."""
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def artifact_rows(info: ArtifactInfo) -> dict[str, list[tuple[str, str]]]:
+    """The summary of an exported file, grouped like a checkpoint's."""
+    kind = "ONNX" if info.format == "onnx" else "TorchScript"
+    opsets = ", ".join(f"{domain or 'ai.onnx'} {version}" for domain, version in info.opsets.items())
+    model = [("File", str(info.path)), ("Format", f"{kind} {info.precision.upper()}"),
+             ("Size on disk", human_bytes(info.file_size)),
+             ("Parameters", f"{info.parameters:,} ({human_count(info.parameters)})"
+              if info.parameters else "-"),
+             ("Nodes", f"{info.nodes:,}" if info.nodes else "-")]
+    if opsets:
+        model.append(("Opset", opsets))
+    if info.producer:
+        model.append(("Producer", info.producer))
+    audio = info.audio_config or {}
+    rows = [("Sources", ", ".join(info.sources) or "-")]
+    if audio:
+        rows += [("Sample rate", f"{audio.get('sample_rate', 0):,} Hz"),
+                 ("STFT", f"n_fft {audio.get('n_fft')}, hop {audio.get('hop_length')}"),
+                 ("Segment", f"{audio.get('segment_seconds', 0):g} s")]
+    return {"Model": model, "Audio": rows}
+
+
+def graph_html(info: ArtifactInfo, top: int = 12) -> str:
+    """Inputs and outputs with their dynamic axes, and the most used operators: a small
+    Netron-like summary of the graph."""
+    def tensors(title, items):
+        rows = "".join(f"<tr><td>{t.name}</td><td>{t.dtype}</td><td>{dims_text(t.shape)}</td>"
+                       f"<td>{', '.join(f'{i}: {n}' for i, n in t.dynamic_axes.items()) or 'none'}"
+                       f"</td></tr>" for t in items)
+        return (f"<p><b>{title}</b></p><table cellspacing='0' cellpadding='3'>"
+                f"<tr><th align='left'>name</th><th align='left'>type</th>"
+                f"<th align='left'>shape</th><th align='left'>dynamic axes</th></tr>{rows}</table>")
+    ops = list(info.operators.items())
+    shown = ", ".join(f"{op} {count}" for op, count in ops[:top])
+    more = f", and {len(ops) - top} more types" if len(ops) > top else ""
+    notes = "".join(f"<p>{note}</p>" for note in info.notes)
+    return (tensors("Inputs", info.inputs) + tensors("Outputs", info.outputs)
+            + f"<p><b>Operators</b> ({info.nodes:,} nodes): {shown}{more}</p>" + notes)

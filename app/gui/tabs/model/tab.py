@@ -7,10 +7,13 @@ tab assembles the panels of :mod:`app.gui.tabs.model.panels`.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from ....core.backends import ArtifactInfo
 from ....core.checkpoint import ModelBundle
 from ....core.evaluation import quality_summary
 from ....core.info import ModelInfo, human_count, model_info
@@ -18,7 +21,21 @@ from ...jobs import Job
 from ...widgets import NO_MODEL_TEXT, EmptyState
 from ..base import Tab, TabContext
 from .panels import MetadataTree, QualityBanner, StageTable, SummaryForm
-from .summary import summary_rows
+from .summary import artifact_rows, graph_html, summary_rows
+
+
+def readable_metadata(metadata: dict) -> dict:
+    """An exported file's string properties with its JSON values opened up (nested rows)."""
+    out = {}
+    for key, value in metadata.items():
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                out[key] = json.loads(value)
+                continue
+            except ValueError:
+                pass
+        out[key] = value
+    return out
 
 
 class ModelTab(Tab):
@@ -28,6 +45,7 @@ class ModelTab(Tab):
     def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
         super().__init__(ctx, parent)
         self.info: Optional[ModelInfo] = None
+        self.artifact: Optional[ArtifactInfo] = None
         self._bundle: Optional[ModelBundle] = None
         self._job: Optional[Job] = None
         self.empty = EmptyState("No model loaded", NO_MODEL_TEXT,
@@ -57,6 +75,14 @@ class ModelTab(Tab):
         groups.addWidget(meta_box, 5)
         stages = QGroupBox("Stages (one forward pass on one segment)")
         QVBoxLayout(stages).addWidget(self.table)
+        self.stages_box = stages
+        self.graph_box = QGroupBox("Graph: inputs, outputs and operators")
+        self.graph = QLabel()
+        self.graph.setWordWrap(True)
+        self.graph.setTextFormat(Qt.TextFormat.RichText)
+        self.graph.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        QVBoxLayout(self.graph_box).addWidget(self.graph)
+        self.graph_box.hide()
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(12, 10, 12, 10)
@@ -65,19 +91,42 @@ class ModelTab(Tab):
         layout.addWidget(self.status)
         layout.addLayout(groups, 3)
         layout.addWidget(stages, 2)
+        layout.addWidget(self.graph_box, 2)
         return page
 
     # -- workspace
     def workspace_changed(self, event: str, payload: Any) -> None:
-        if event == "bundle":
+        if event == "bundle" and payload is not None:
             self.describe(payload)
+        elif event == "artifact":
+            self.describe_artifact(payload)
+
+    def describe_artifact(self, info: ArtifactInfo) -> None:
+        """An exported file opened as the model: what the file says about itself (no
+        forward pass: the file is not run to describe it)."""
+        if self._job is not None and self._job.running:
+            self._job.cancel()
+        self._bundle, self.info, self.artifact = None, None, info
+        self.stack.setCurrentIndex(1)
+        self.quality.show_summary(quality_summary(info.metadata, info.sources))
+        kind = "ONNX" if info.format == "onnx" else "TorchScript"
+        self.status.setText(f"{info.path.name}: an exported {kind} model, {info.nodes:,} nodes"
+                            f", sources {', '.join(info.sources)}")
+        for group, rows in artifact_rows(info).items():
+            self.summary[group].show_rows(rows)
+        self.metadata_tree.show_metadata(readable_metadata(info.metadata))
+        self.graph.setText(graph_html(info))
+        self.stages_box.hide()
+        self.graph_box.show()
 
     def describe(self, bundle: ModelBundle) -> None:
         """Compute the summary of ``bundle`` in a worker; show it when it arrives."""
         if self._job is not None and self._job.running:
             self._job.cancel()
-        self._bundle = bundle
+        self._bundle, self.artifact = bundle, None
         self.stack.setCurrentIndex(1)
+        self.stages_box.show()
+        self.graph_box.hide()
         self.quality.show_summary(quality_summary(bundle.metadata, bundle.audio.sources))
         self.status.setText(f"Describing {bundle.name}…")
         self._job = self.ctx.jobs.run(

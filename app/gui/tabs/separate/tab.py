@@ -127,7 +127,7 @@ class SeparateTab(SingleJobTab):
         return self.read_job is not None and self.read_job.running
 
     def refresh(self) -> None:
-        has_model = self.ctx.workspace.bundle is not None
+        has_model = self.ctx.workspace.has_model
         has_audio = self.mixture is not None
         busy = self.separating
         self.notice.setVisible(not has_model)
