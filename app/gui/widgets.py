@@ -130,7 +130,11 @@ class EmptyState(QWidget):
 
 NO_MODEL_TEXT = (
     "Open a TFSWA-UNet checkpoint (<b>.pt</b>, <b>.pth</b> or <b>.safetensors</b>) with "
-    "<b>File ▸ Open checkpoint…</b> (Ctrl+O), or drop one onto this window.<br><br>"
+    "<b>File ▸ Open checkpoint…</b> (Ctrl+O), or drop one onto this window. An exported "
+    "<b>.onnx</b> model opens too.<br><br>"
+    "Checkpoints are read as data and never run. A <b>TorchScript</b> file is a program: "
+    "opening one runs the code inside it, so the app asks first unless it exported that very "
+    "file itself.<br><br>"
     "No checkpoint yet? Make an untrained one to try the whole pipeline:<br>"
     "<code>tfswa-studio init --out model.pt</code>")
 
