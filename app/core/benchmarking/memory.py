@@ -3,7 +3,8 @@
 In the benchmark's own process every variant is loaded side by side and the peak resident
 set size only ever grows, so no per-variant peak can be read there. A child process loads
 the one variant, runs it on the benchmark's input and reports its peak RSS (``ru_maxrss``)
-and its RSS after importing the libraries the variant needs (the baseline), as one JSON line:
+and its RSS after importing the libraries the variant needs (the baseline), as one JSON line
+(peak: VmHWM on Linux, see :func:`_peak_rss`):
 
     python -m app.core.benchmarking.memory FILE --shape 1,2,1025,259 [--threads N]
 """
@@ -38,6 +39,14 @@ class MemoryFigures:
 
 
 def _peak_rss() -> int:
+    """This process's peak RSS. On Linux VmHWM of /proc/self/status: ``ru_maxrss`` would
+    carry over the parent's peak, which survives fork and exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
