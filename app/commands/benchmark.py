@@ -9,7 +9,6 @@ from pathlib import Path
 from ..core.benchmarking import (BenchmarkRun, BenchmarkSettings, BenchmarkVariant,
                                  benchmark_model, cuda_available, cuda_kinds_for,
                                  loader_accepts_trust, reproduce_command, save_report)
-from ..core.info import human_bytes
 from ..core.jobs import UserError
 from ..terminal import TerminalProgress, table
 
@@ -45,6 +44,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--save-json", metavar="PATH", help="write the results as a JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     return p
+
+
+def human_bytes(n: int) -> str:
+    """Bytes as MB with one decimal (app.core.info has one too, but it imports torch)."""
+    return f"{n / 1e6:.1f} MB"
 
 
 def parse_list(text: str | None, kind, what: str) -> tuple:
