@@ -30,7 +30,7 @@ from .machine import MachineInfo, describe_machine, load_average
 from .memory import measure_peak_memory
 from .profile import OperatorProfile, onnx_operator_profile
 from .stats import LatencyStats, latency_stats
-from .variants import BenchmarkVariant, OpenedVariant, as_variant, open_variant
+from .variants import BenchmarkVariant, OpenedVariant, as_variant, open_variant, preflight
 from .cuda import torch_loaded
 
 MAX_RUNS = 100_000
@@ -357,6 +357,7 @@ def benchmark_model(variants: Any, settings: Optional[BenchmarkSettings] = None,
     settings = dataclasses.replace(settings or BenchmarkSettings(), **overrides)
     settings.validate()
     items = _as_list(variants)
+    preflight(items)
     machine = describe_machine()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     clock = time.perf_counter()

@@ -189,6 +189,18 @@ def _load_file(variant: BenchmarkVariant, threads: Optional[int]) -> tuple[Backe
     return load_backend(path, threads, **kwargs), notes, fixed
 
 
+def preflight(variants: Sequence[BenchmarkVariant]) -> None:
+    """Refuse a missing file or an ONNX file without the contract before any work starts."""
+    for v in variants:
+        if v.backend is not None or v.loader is not None or v.path is None:
+            continue
+        path = Path(v.path)
+        if not path.exists():
+            raise UserError("does not exist", path)
+        if path.suffix.lower() == ".onnx":
+            check_onnx_contract(path)
+
+
 def open_variant(variant: BenchmarkVariant, threads: Optional[int]) -> OpenedVariant:
     """Load the variant for ``threads`` CPU threads, timing the load."""
     start = time.perf_counter()
