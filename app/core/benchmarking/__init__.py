@@ -5,6 +5,7 @@ per operator, and :func:`save_report` writes JSON, CSV and a self-contained HTML
 Nothing here imports torch until a PyTorch variant is loaded."""
 
 from .cuda import cuda_available, cuda_kinds_for
+from .isolated import benchmark_isolated
 from .machine import MachineInfo, describe_machine, library_versions, read_cpuinfo
 from .memory import MemoryFigures, measure_peak_memory
 from .profile import OperatorProfile, OperatorTime, onnx_operator_profile, parse_profile
@@ -12,15 +13,16 @@ from .report import reproduce_command, save_report
 from .runner import (BenchmarkRun, BenchmarkSettings, Sample, VariantResult, add_speedups,
                      benchmark_model, test_input)
 from .stats import LatencyStats, latency_stats
+from .svg import PALETTE
 from .variants import (CONTRACT, BenchmarkVariant, OnnxContract, as_variant,
                        check_onnx_contract, loader_accepts_trust)
 
 __all__ = [
-    "cuda_available", "cuda_kinds_for", "MachineInfo", "describe_machine", "library_versions",
+    "cuda_available", "cuda_kinds_for", "benchmark_isolated", "MachineInfo", "describe_machine", "library_versions",
     "read_cpuinfo", "MemoryFigures", "measure_peak_memory", "OperatorProfile", "OperatorTime",
     "onnx_operator_profile", "parse_profile", "reproduce_command", "save_report",
     "BenchmarkRun", "BenchmarkSettings", "Sample", "VariantResult", "add_speedups",
     "benchmark_model", "test_input", "LatencyStats", "latency_stats", "CONTRACT",
     "BenchmarkVariant", "OnnxContract", "as_variant", "check_onnx_contract",
-    "loader_accepts_trust",
+    "loader_accepts_trust", "PALETTE",
 ]

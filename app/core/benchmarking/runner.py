@@ -116,9 +116,10 @@ class VariantResult:
     @property
     def sdr(self) -> Optional[float]:
         """The SDR measured for this variant elsewhere (the Quantize tab), if any."""
-        for key in ("sdr", "sdr_db", "SDR"):
-            if isinstance(self.figures.get(key), (int, float)):
-                return float(self.figures[key])
+        for key, value in self.figures.items():
+            if "sdr" in key.lower() and isinstance(value, (int, float)) \
+                    and not isinstance(value, bool):
+                return float(value)
         return None
 
 

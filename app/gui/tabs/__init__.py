@@ -44,6 +44,7 @@ order for Ctrl+1..9.
 from __future__ import annotations
 
 from .base import Tab, TabContext, WindowHooks
+from .benchmark import BenchmarkTab
 from .export import ExportTab
 from .memory import MemoryTab
 from .model import ModelTab
@@ -53,6 +54,7 @@ TABS: list[type[Tab]] = [
     ModelTab,
     MemoryTab,
     ExportTab,
+    BenchmarkTab,
     SeparateTab,
 ]
 
