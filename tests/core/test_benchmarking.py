@@ -280,3 +280,59 @@ def test_settings_default_to_all_cores_and_the_models_segment():
     s = BenchmarkSettings()
     assert s.thread_counts[0] >= 1 and s.mode == "segment"
     assert BenchmarkVariant(path=Path("x/model.onnx")).label == "model.onnx"
+
+
+def test_isolated_benchmark_runs_in_a_child_process_and_relays_samples(tmp_path):
+    import threading
+
+    from app.core.benchmarking import benchmark_isolated
+
+    path = contract_onnx(tmp_path / "other.onnx")
+    samples, threads = [], set()
+
+    def on_sample(s):
+        samples.append(s)
+        threads.add(threading.get_ident())
+
+    run = benchmark_isolated([path, path], runs=3, warmup=1, threads=(1,), memory=False,
+                             on_sample=on_sample)
+    assert [r.label for r in run.results] == ["other (ONNX)", "other (ONNX) #2"]
+    assert [(s.index, s.run) for s in samples] == [(i, r) for r in range(3) for i in (0, 1)]
+    assert run.results[0].samples_ms == [s.ms for s in samples if s.index == 0]
+    assert threads == {threading.get_ident()}         # relayed in the caller's thread
+    assert run.machine.cpu and run.settings.runs == 3
+
+
+@pytest.mark.slow
+def test_isolated_benchmark_cancels_within_a_second_and_reports_errors(tmp_path):
+    import threading
+    import time
+
+    from app.core.benchmarking import benchmark_isolated
+
+    path = contract_onnx(tmp_path / "other.onnx")
+    token, asked = CancelToken(), []
+
+    def on_sample(s):
+        if s.run == 2 and not asked:
+            asked.append(time.perf_counter())
+            threading.Timer(0.0, token.cancel).start()
+
+    with pytest.raises(Cancelled):
+        benchmark_isolated([path], runs=100_000, warmup=0, memory=False, cancel=token,
+                           on_sample=on_sample)
+    assert time.perf_counter() - asked[0] < 1.0
+
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="broken.pt"):
+        benchmark_isolated([broken], runs=1, memory=False)
+
+
+def test_a_variant_without_a_file_is_benchmarked_in_this_process():
+    from app.core.benchmarking import benchmark_isolated
+
+    backend = sleeping_backend(1, "here")
+    run = benchmark_isolated([BenchmarkVariant(loader=lambda threads: backend)], runs=2,
+                             warmup=0, memory=False)
+    assert run.results[0].label == "here"

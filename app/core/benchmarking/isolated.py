@@ -18,7 +18,8 @@ import queue as queue_mod
 from typing import Any, Optional
 
 from ..jobs import Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress
-from .runner import BenchmarkRun, BenchmarkSettings, Sample, SampleFn, _as_list, benchmark_model
+from .runner import (BenchmarkRun, BenchmarkSettings, Sample, SampleFn, as_variant_list,
+                     benchmark_model)
 from .variants import preflight
 
 POLL_SECONDS = 0.05
@@ -69,7 +70,7 @@ def benchmark_isolated(variants: Any, settings: Optional[BenchmarkSettings] = No
     progress, cancel = progress or no_progress, ensure_token(cancel)
     settings = dataclasses.replace(settings or BenchmarkSettings(), **overrides)
     settings.validate()
-    items = _as_list(variants)
+    items = as_variant_list(variants)
     if not _portable(items):
         return benchmark_model(items, settings, progress=progress, cancel=cancel,
                                on_sample=on_sample, command=command)

@@ -332,7 +332,7 @@ def add_speedups(results: Sequence[VariantResult]) -> None:
 
 # ----------------------------------------------------------------------------- the job
 
-def _as_list(variants: Any) -> list[BenchmarkVariant]:
+def as_variant_list(variants: Any) -> list[BenchmarkVariant]:
     if isinstance(variants, (str, Path)) or not isinstance(variants, Sequence):
         variants = [variants]
     items = [as_variant(v) for v in variants]
@@ -357,7 +357,7 @@ def benchmark_model(variants: Any, settings: Optional[BenchmarkSettings] = None,
     progress, cancel = progress or no_progress, ensure_token(cancel)
     settings = dataclasses.replace(settings or BenchmarkSettings(), **overrides)
     settings.validate()
-    items = _as_list(variants)
+    items = as_variant_list(variants)
     preflight(items)
     machine = describe_machine()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
