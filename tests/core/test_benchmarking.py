@@ -336,3 +336,17 @@ def test_a_variant_without_a_file_is_benchmarked_in_this_process():
     run = benchmark_isolated([BenchmarkVariant(loader=lambda threads: backend)], runs=2,
                              warmup=0, memory=False)
     assert run.results[0].label == "here"
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_a_torchscript_export_is_timed_as_torchscript_whichever_loader_is_asked_first(monkeypatch):
+    from app.core.backends import LOADERS, discover_loaders
+    from exporthelp import exported
+
+    _, ts = exported("torchscript")
+    discover_loaders()
+    checkpoint_first = sorted(LOADERS, key=lambda loader: loader.name != "checkpoint")
+    monkeypatch.setattr("app.core.backends.registry.LOADERS", checkpoint_first)
+    run = benchmark_model([BenchmarkVariant(ts.path, trust_torchscript=True)], runs=1, warmup=0,
+                          memory=False, segments=(1.0,))
+    assert run.results[0].kind == "torchscript"
