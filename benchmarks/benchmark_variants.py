@@ -128,7 +128,7 @@ def main() -> None:
     for first, a, b, pct in repeatability(run):
         run.notes.append(f"repeatability: {first} entered twice, p50 {a:.1f} and {b:.1f} ms, "
                          f"{pct:.1f} % apart")
-    written = save_report(run, Path(args.html), overwrite=True)
+    written = save_report(run, Path(args.html), ["html", "json", "csv"], overwrite=True)
     print(f"\n{run.machine.summary()}, load average {run.machine.load_before} before, "
           f"{max(run.machine.load_during, default=float('nan')):.2f} at most during; "
           + ", ".join(f"{k} {v}" for k, v in run.machine.versions.items()))
