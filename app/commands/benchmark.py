@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.benchmarking import (BenchmarkRun, BenchmarkSettings, BenchmarkVariant,
                                  benchmark_model, cuda_available, cuda_kinds_for,
-                                 loader_accepts_trust, reproduce_command, save_report)
+                                 reproduce_command, save_report)
 from ..core.jobs import UserError
 from ..terminal import TerminalProgress, table
 
@@ -37,7 +37,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--cuda", action="store_true",
                    help="add the CUDA variant of every file where a GPU and the provider exist")
     p.add_argument("--trust-torchscript", action="store_true",
-                   help="run TorchScript files (programs: only from sources you trust)")
+                   help="run TorchScript files (programs: only from sources you trust); "
+                        "passed to the loader where it asks for trust")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--html", metavar="PATH", help="write the self-contained HTML report")
     p.add_argument("--csv", metavar="PATH", help="write one CSV row per variant")
@@ -118,8 +119,6 @@ def run(args) -> int:
     extra = ["--trust-torchscript"] if args.trust_torchscript else []
     if args.cuda:
         extra.append("--cuda")
-    if args.trust_torchscript and not loader_accepts_trust():
-        pass    # this version's loader runs TorchScript files without asking
     bar = TerminalProgress("benchmark", quiet=args.json)
     result = benchmark_model(items, settings, progress=bar,
                              command=reproduce_command(args.variants, settings, extra))

@@ -142,3 +142,17 @@ def test_an_added_file_and_a_refused_one(qtbot, bench, wait_job, tmp_path):
     assert job.state is JobState.FAILED
     assert "does not have the TFSWA-UNet contract" in tab.verdict.text()
     assert tab.run_button.isEnabled()
+
+
+def test_cuda_variants_are_offered_only_where_available(qtbot, bench, demo_onnx, monkeypatch):
+    from app.gui.tabs.benchmark import tab as tab_module
+
+    assert bench.cuda_check.isHidden() == (not any(bench.cuda.values()))
+    monkeypatch.setattr(tab_module, "cuda_available", lambda: {"onnx": True, "pytorch": False})
+    tab = tab_module.BenchmarkTab(bench.ctx)
+    qtbot.addWidget(tab)
+    assert not tab.cuda_check.isHidden()
+    assert [v.device for v in tab.chosen_variants()] == ["cpu", "cpu"]
+    tab.cuda_check.setChecked(True)
+    chosen = tab.chosen_variants()
+    assert [(v.path, v.device) for v in chosen[2:]] == [(demo_onnx, "cuda")]

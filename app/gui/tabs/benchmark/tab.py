@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from ....core.benchmarking import (BenchmarkRun, BenchmarkVariant, benchmark_isolated,
-                                   reproduce_command, save_report)
+                                   cuda_available, cuda_kinds_for, reproduce_command,
+                                   save_report)
 from ....core.jobs import UserError
 from ...jobs import Job, describe_error
 from ...widgets import job_progress_bar
@@ -54,6 +55,11 @@ class BenchmarkTab(SingleJobTab):
         self.variant_list.changed.connect(self.refresh)
         self.settings_panel = SettingsPanel()
         self.settings_panel.restore(self.setting)
+        self.cuda = cuda_available()
+        self.cuda_check = QCheckBox("Also on the GPU (CUDA)")
+        self.cuda_check.setToolTip("Add each variant's CUDA version: PyTorch on CUDA, ONNX "
+                                   "Runtime's CUDA provider (shown where they are available)")
+        self.cuda_check.setVisible(any(self.cuda.values()))
         self.live = LiveCharts()
         self.results = ResultCharts()
         layout = QVBoxLayout(self)
@@ -89,6 +95,7 @@ class BenchmarkTab(SingleJobTab):
         column = QVBoxLayout()
         for button in (self.run_button, self.cancel_button, self.save_button):
             column.addWidget(button)
+        column.addWidget(self.cuda_check)
         column.addStretch(1)
         return column
 
@@ -131,12 +138,17 @@ class BenchmarkTab(SingleJobTab):
             if kind == "file":
                 out.append(BenchmarkVariant(path=Path(obj)))
             elif obj.path is not None and Path(obj.path).exists():
+                # the workspace's files were exported or quantized by this app: trusted
                 out.append(BenchmarkVariant(path=Path(obj.path), name=obj.name,
-                                            figures=dict(obj.figures)))
+                                            figures=dict(obj.figures), trust_torchscript=True))
             else:
                 ws = self.ctx.workspace
                 out.append(BenchmarkVariant(name=obj.name, figures=dict(obj.figures),
                                             loader=lambda t, v=obj: ws.backend_for(v, t)))
+        if any(self.cuda.values()) and self.cuda_check.isChecked():
+            files = [v.path for v in out if v.path is not None]
+            out += [BenchmarkVariant(path=p, device=d)
+                    for p, d in cuda_kinds_for(files, self.cuda)]
         return out
 
     def start(self) -> Optional[Job]:
