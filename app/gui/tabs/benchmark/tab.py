@@ -161,11 +161,13 @@ class BenchmarkTab(SingleJobTab):
             self.ctx.window.show_error("These benchmark settings cannot be used", str(exc))
             return None
         self.settings_panel.save(self.set_setting)
-        command = reproduce_command([v.path or "(the loaded model)" for v in items], settings)
+        cpu = [v for v in items if v.device == "cpu"]
+        command = reproduce_command([v.path or "(the loaded model)" for v in cpu], settings,
+                                    ["--cuda"] if len(cpu) < len(items) else [])
         self.run_result = None
         self.results.hide()
         self.stack.setCurrentIndex(1)
-        self.live.start()
+        self.live.start(settings.runs)
         self._set_verdict(f"Benchmarking {len(items)} variants…")
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
