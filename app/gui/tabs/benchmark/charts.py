@@ -17,7 +17,8 @@ def color(i: int, alpha: Optional[int] = None) -> QColor:
     return c
 
 
-def styled_plot(title: str, x_label: str, y_label: str, grid: bool = True) -> pg.PlotWidget:
+def styled_plot(title: str, x_label: str, y_label: str, grid: bool = True,
+                legend: bool = False) -> pg.PlotWidget:
     """A white plot with labelled axes. ``grid=False`` for charts redrawn while a job runs:
     grid lines are most of an axis's paint time (about half of a 10 ms repaint here)."""
     plot = pg.PlotWidget(background="w")
@@ -33,5 +34,7 @@ def styled_plot(title: str, x_label: str, y_label: str, grid: bool = True) -> pg
     for name in ("left", "bottom"):
         item.getAxis(name).setPen("#555")
         item.getAxis(name).setTextPen("#333")
-    item.addLegend(offset=(10, 6), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220))
+    if legend:
+        item.addLegend(offset=(10, 6), labelTextColor="#222",
+                       brush=pg.mkBrush(255, 255, 255, 220))
     return plot

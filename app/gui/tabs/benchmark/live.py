@@ -31,7 +31,7 @@ class LiveCharts(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
-        self.trace = styled_plot("Latency of every run", "run", "ms", grid=False)
+        self.trace = styled_plot("Latency of every run", "run", "ms", grid=False, legend=True)
         self.hist = styled_plot("Distribution", "ms", "runs", grid=False)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)

@@ -16,7 +16,7 @@ from .charts import color, styled_plot
 
 COLUMNS = ("variant", "p50 ms", "p95 ms", "p99 ms", "segments/s", "real time", "vs eager",
            "file", "peak RSS", "SDR")
-PROFILE_ROWS = 12
+PROFILE_ROWS = 8
 
 
 def _mb(n: Optional[int]) -> str:
@@ -116,6 +116,7 @@ class ResultCharts(QWidget):
         plot.addItem(pg.BarGraphItem(x0=0, y=y, height=0.7, width=[t.ms for t in rows],
                                      brush=color(1, 200)))
         plot.getAxis("left").setTicks([[(i, t.name) for i, t in enumerate(rows)]])
-        plot.getPlotItem().setTitle(f"Operator profile: {r.label} "
-                                    f"({r.profile.total_ms:.1f} ms of kernels per run)",
-                                    color="#222", size="10pt")
+        plot.getPlotItem().setTitle(f"Operator profile: {r.profile.total_ms:.0f} ms of "
+                                    "kernels per run", color="#222", size="10pt")
+        plot.setXRange(0, max(t.ms for t in rows) * 1.05, padding=0)
+        plot.setYRange(-0.6, len(rows) - 0.4, padding=0)
