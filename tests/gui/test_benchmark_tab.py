@@ -158,3 +158,18 @@ def test_cuda_variants_are_offered_only_where_available(qtbot, bench, demo_onnx,
     tab.cuda_check.setChecked(True)
     chosen = tab.chosen_variants()
     assert [(v.path, v.device) for v in chosen[2:]] == [(demo_onnx, "cuda")]
+
+
+def test_save_report_through_the_file_dialog(qtbot, bench, wait_job, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    tab = bench
+    tab.settings_panel.runs_spin.setValue(3)
+    wait_job(tab.start(), timeout=120_000)
+    target = tmp_path / "out" / "mine.json"
+    target.parent.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(target), "JSON (*.json)"))
+    wait_job(tab.save_report_dialog())
+    assert [p.name for p in target.parent.iterdir()] == ["mine.json"]
+    assert tab.setting("report_dir") == str(target.parent)

@@ -214,11 +214,13 @@ class BenchmarkTab(SingleJobTab):
     def save_report_dialog(self) -> Optional[Job]:
         if self.run_result is None:
             return None
-        start = str(self.ctx.window.cache_dir("reports").parent / "benchmark.html")
-        path, chosen = QFileDialog.getSaveFileName(self, "Save benchmark report", start,
+        folder = Path(self.setting("report_dir", str(Path.home())))
+        path, chosen = QFileDialog.getSaveFileName(self, "Save benchmark report",
+                                                   str(folder / "benchmark.html"),
                                                    ";;".join(REPORT_FILTERS))
         if not path:
             return None
+        self.set_setting("report_dir", str(Path(path).parent))
         formats = REPORT_FILTERS.get(chosen, ALL_FORMATS)
         others = [Path(path).with_suffix(f".{f}") for f in formats]
         existing = [p for p in others if p.exists() and p != Path(path)]   # the dialog asked for path
