@@ -11,6 +11,7 @@ GUI_OPTIONS = ("--no-demo", "--settings")
 
 
 def main_gui(argv: Optional[Sequence[str]] = None) -> int:
+    freeze_support()
     from .gui.app import run_gui
 
     return run_gui(list(argv) if argv is not None else [])
@@ -25,7 +26,16 @@ def wants_gui(args: Sequence[str]) -> bool:
     return first.startswith(GUI_OPTIONS) or (not first.startswith("-") and Path(first).is_file())
 
 
+def freeze_support() -> None:
+    """A frozen app (PyInstaller) starts spawned processes (the Benchmark tab's) through its
+    own executable: let multiprocessing take over before arguments are parsed."""
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
     if wants_gui(args):
         return main_gui(args[1:] if args and args[0] in ("gui", "--gui") else args)

@@ -14,7 +14,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..artifacts import audio_config_from
+from ..artifacts import AUDIO_KEY, audio_config_from
+from ..config import AudioConfig
 from ..jobs import UserError, first_line
 from .registry import Backend, BackendLoader, default_threads, register_loader
 
@@ -62,16 +63,18 @@ def read_metadata(session) -> dict[str, str]:
 
 
 class OnnxRuntimeBackend(Backend):
-    """An ONNX file run by ONNX Runtime; audio config from the file's metadata."""
+    """An ONNX file run by ONNX Runtime; audio config from the file's metadata, or ``audio``
+    for a file that carries none (a third-party model with the TFSWA-UNet input contract)."""
 
     kind = "onnx"
 
     def __init__(self, path: Path | str, threads: Optional[int] = None, name: str = "",
-                 providers=None):
+                 providers=None, audio: Optional[AudioConfig] = None):
         path = Path(path)
         session = open_session(path, threads, providers)
         meta = read_metadata(session)
-        audio = audio_config_from(meta, path)
+        if AUDIO_KEY in meta or audio is None:
+            audio = audio_config_from(meta, path)
         self.precision = meta.get("precision", "fp32")
         super().__init__(audio, path, name or f"ONNX {self.precision.upper()}")
         self.session = session

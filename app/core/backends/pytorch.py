@@ -43,9 +43,12 @@ class TorchBackend(Backend):
 
 
 def _is_checkpoint(path: Path) -> bool:
+    """A checkpoint suffix and not a TorchScript archive (both end in .pt; which loader is
+    asked first depends on the order their modules were imported)."""
     from ..checkpoint import CHECKPOINT_SUFFIXES
+    from .torchscript import is_torchscript
 
-    return path.suffix.lower() in CHECKPOINT_SUFFIXES
+    return path.suffix.lower() in CHECKPOINT_SUFFIXES and not is_torchscript(path)
 
 
 def _load_checkpoint(path: Path, threads: Optional[int]) -> Backend:

@@ -51,6 +51,7 @@ tabs in this order for Ctrl+1..9.
 from __future__ import annotations
 
 from .base import SingleJobTab, Tab, TabContext, WindowHooks
+from .benchmark import BenchmarkTab
 from .export import ExportTab
 from .memory import MemoryTab
 from .model import ModelTab
@@ -60,6 +61,7 @@ TABS: list[type[Tab]] = [
     ModelTab,
     MemoryTab,
     ExportTab,
+    BenchmarkTab,
     SeparateTab,
 ]
 
