@@ -15,7 +15,7 @@ from .runner import (BenchmarkRun, BenchmarkSettings, Sample, VariantResult, add
 from .stats import LatencyStats, latency_stats
 from .svg import PALETTE
 from .variants import (CONTRACT, BenchmarkVariant, OnnxContract, as_variant,
-                       check_onnx_contract, loader_accepts_trust)
+                       check_onnx_contract)
 
 __all__ = [
     "cuda_available", "cuda_kinds_for", "benchmark_isolated", "MachineInfo", "describe_machine", "library_versions",
@@ -24,5 +24,5 @@ __all__ = [
     "BenchmarkRun", "BenchmarkSettings", "Sample", "VariantResult", "add_speedups",
     "benchmark_model", "test_input", "LatencyStats", "latency_stats", "CONTRACT",
     "BenchmarkVariant", "OnnxContract", "as_variant", "check_onnx_contract",
-    "loader_accepts_trust", "PALETTE",
+    "PALETTE",
 ]

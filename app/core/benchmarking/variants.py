@@ -11,7 +11,6 @@ contract is refused with a message that names it and what was found.
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,12 +157,6 @@ class OpenedVariant:
     notes: list[str]
 
 
-def loader_accepts_trust() -> bool:
-    """Whether :func:`load_backend` takes ``trust_torchscript`` (a TorchScript file is a
-    program: newer loaders run one only when the user trusts it)."""
-    return "trust_torchscript" in inspect.signature(load_backend).parameters
-
-
 def _load_file(variant: BenchmarkVariant, threads: Optional[int]) -> tuple[Backend, list[str], dict]:
     path = Path(variant.path)
     notes: list[str] = []
@@ -185,8 +178,8 @@ def _load_file(variant: BenchmarkVariant, threads: Optional[int]) -> tuple[Backe
         return OnnxRuntimeBackend(path, threads, name=name, audio=audio), notes, fixed
     if variant.device == CUDA:
         return cuda_backend(path, threads), notes, fixed
-    kwargs = {"trust_torchscript": True} if variant.trust_torchscript and loader_accepts_trust() else {}
-    return load_backend(path, threads, **kwargs), notes, fixed
+    return (load_backend(path, threads, trust_torchscript=variant.trust_torchscript), notes,
+            fixed)
 
 
 def preflight(variants: Sequence[BenchmarkVariant]) -> None:

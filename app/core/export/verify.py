@@ -59,6 +59,10 @@ class VerificationReport:
         return max((c.mse for c in self.checks), default=float("nan"))
 
     @property
+    def worst_max_abs_error(self) -> float:
+        return max((c.max_abs_error for c in self.checks), default=float("nan"))
+
+    @property
     def min_snr_db(self) -> float:
         return min((c.snr_db for c in self.checks), default=float("nan"))
 

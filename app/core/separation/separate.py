@@ -132,6 +132,13 @@ class OverlapAdd:
             self._accumulate(self._buffer)
             yield self._emit(remaining)
 
+    def segments_for(self, samples: int) -> int:
+        """How many segments the network runs on for ``samples`` of audio (the benchmark's
+        end-to-end figures count them)."""
+        if samples <= self.length:
+            return 1 if samples else 0
+        return 1 + -(-(samples - self.length) // self.hop)
+
 
 def separate_array(mixture: np.ndarray, backend: Backend,
                    options: SeparationOptions = SeparationOptions(), *,
