@@ -21,6 +21,7 @@ from ...core.separation import SeparationOptions
 from ..jobs import Job, describe_error
 from ..playback import Playback
 from ..tasks import SeparationView, inspect_audio, save_stems, separate_for_view, stem_targets
+from ..trust import confirm_torchscript
 from .base import SingleJobTab, TabContext
 from .separate_panels import SeparatePanels, clock
 
@@ -184,6 +185,9 @@ class SeparateTab(SeparatePanels, SingleJobTab):
         if not self.separate_button.isEnabled():
             return
         variant = self.variant_combo.currentData()
+        trust = self.ctx.workspace.needs_trust(variant)
+        if trust and not confirm_torchscript(self, variant.path):
+            return
         self._runs += 1
         run_dir = self.ctx.window.cache_dir("separate") / f"run-{self._runs:03d}"
         options = self.options()
@@ -193,7 +197,7 @@ class SeparateTab(SeparatePanels, SingleJobTab):
             f"Separate {self.audio_path.name}", separate_for_view,
             {"workspace": self.ctx.workspace, "variant": variant,
              "threads": self.ctx.window.threads(), "input_path": self.audio_path,
-             "out_dir": run_dir, "options": options},
+             "out_dir": run_dir, "options": options, "trust_torchscript": trust},
             on_result=lambda view, d=run_dir: self._separated(d, view),
             on_error=lambda exc, d=run_dir: self._separation_failed(d, exc),
             on_aborted=lambda d=run_dir: self._separation_aborted(d),
