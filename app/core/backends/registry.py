@@ -138,6 +138,7 @@ class BackendLoader:
     accepts: Callable[[Path], bool]
     load: Callable[[Path, Optional[int]], Backend]
     runs_code: bool = False
+    fallback: bool = False   # asked only after every other loader (the checkpoint loader)
 
 
 LOADERS: list[BackendLoader] = []
@@ -151,7 +152,9 @@ _discovered = False
 
 
 def register_loader(loader: BackendLoader) -> None:
+    """Later loaders are asked first, fallbacks last, whatever order modules were imported in."""
     LOADERS.insert(0, loader)
+    LOADERS.sort(key=lambda l: l.fallback)      # stable: keeps the order within each group
 
 
 def discover_loaders() -> list[BackendLoader]:
