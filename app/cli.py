@@ -64,7 +64,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not getattr(args, "_run", None):
             parser.print_help()
             return 2
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()        # a closed stdout fails here, inside the handlers below
+        return status
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from ..core.workspace import Workspace
 from .events import WorkspaceEvents
 from .jobs import Job, JobDock, JobManager, describe_error
 from .settings import Settings
+from .trust import confirm_torchscript
 from .tabs import TABS, Tab, TabContext
 from .widgets import MessageBanner
 
@@ -33,11 +34,6 @@ AUDIO_SUFFIXES = tuple(f".{ext}" for ext in READ_FORMATS)
 CHECKPOINT_FILTER = ("Models (*.pt *.pth *.safetensors *.onnx);;Checkpoints (*.pt *.pth "
                      "*.safetensors);;Exported ONNX models (*.onnx);;All files (*)")
 MODEL_SUFFIXES = CHECKPOINT_SUFFIXES + (".onnx",)
-TORCHSCRIPT_WARNING = (
-    "“{name}” is a TorchScript file: a program, not just weights. Opening it runs the code "
-    "inside it, with your permissions, and that code can do anything (read or overwrite your "
-    "files). TFSWA Studio did not export this file.\n\nOpen it only if you trust where it "
-    "came from. Open it?")
 AUDIO_FILTER = ("Audio files (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)")
 LICENCE_URL = "https://creativecommons.org/licenses/by-nc-nd/4.0/"
 CITATION = ("Yao et al., “TFSWA-ResUNet: music source separation with time-frequency sequence "
@@ -244,7 +240,7 @@ class MainWindow(QMainWindow):
 
     def open_exported(self, path: Path, trusted: bool = False) -> Optional[Job]:
         if path.suffix.lower() != ".onnx" and not trusted and not is_app_export(path):
-            if not self.confirm_torchscript(path):
+            if not confirm_torchscript(self, path):
                 self.jobs.log(f"Not opened: {path.name} is a TorchScript program you did not "
                               f"choose to trust")
                 return None
@@ -254,13 +250,6 @@ class MainWindow(QMainWindow):
                              {"path": path, "trust_torchscript": trusted},
                              on_result=lambda info: self._exported_loaded(path, info, trusted),
                              on_error=lambda exc: self._model_failed(path, exc))
-
-    def confirm_torchscript(self, path: Path) -> bool:
-        answer = QMessageBox.warning(
-            self, "Run the code in this file?", TORCHSCRIPT_WARNING.format(name=path.name),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
 
     def _exported_loaded(self, path: Path, info: ArtifactInfo, trusted: bool) -> None:
         self.settings.add_recent("checkpoint", path)

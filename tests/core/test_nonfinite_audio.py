@@ -47,7 +47,7 @@ def test_float_input_above_0_dbfs_is_a_warning(tmp_path):
     sf.write(str(tmp_path / "loud.wav"), x, 44100, subtype="FLOAT")
     warnings: list[str] = []
     load(tmp_path / "loud.wav", on_warning=warnings.append)
-    assert len(warnings) == 1 and "above 0 dBFS" in warnings[0] and "+6.0 dB" in warnings[0]
+    assert len(warnings) == 1 and "above 0 dBFS" in warnings[0] and "+6.02 dB" in warnings[0]
     quiet: list[str] = []
     sf.write(str(tmp_path / "ok.wav"), x.clip(-1, 1), 44100, subtype="FLOAT")
     load(tmp_path / "ok.wav", on_warning=quiet.append)

@@ -53,6 +53,6 @@ def test_a_foreign_torchscript_file_asks_before_it_runs(qtbot, window, wait_job,
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: asked.append(a[2]) or
                         QMessageBox.StandardButton.No)
     assert window.open_checkpoint(foreign) is None
-    assert asked and "runs the code" in asked[0]
+    assert asked and "TorchScript" in asked[0] and "trust" in asked[0]
     assert not window.workspace.has_model
     assert "did not choose to trust" in window.dock.log_text()

@@ -84,7 +84,7 @@ class SampleCheck:
                 self._loud_warned = True
                 first = start + int(np.argmax(np.any(np.abs(raw) > 1.0, axis=1)))
                 self.warn(f"{self.path.name}: goes above 0 dBFS (from "
-                          f"{format_position(first / self.rate)}, +{20 * np.log10(peak):.1f} dB "
+                          f"{format_position(first / self.rate)}, +{20 * np.log10(peak):.2f} dB "
                           "in this block); stems louder than that are clipped when written")
         return raw
 

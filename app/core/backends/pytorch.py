@@ -60,6 +60,8 @@ def _load_checkpoint(path: Path, threads: Optional[int]) -> Backend:
     return backend
 
 
+# The fallback: an exported variant with a checkpoint suffix (model-torchscript.pt) is
+# recognised by its own loader first, whichever module was imported first.
 register_loader(BackendLoader("checkpoint", _is_checkpoint, _load_checkpoint, fallback=True))
 
 

@@ -25,6 +25,7 @@ from ....core.separation import SeparationOptions
 from ...jobs import Job, describe_error
 from ...playback import Playback
 from ...tasks import SeparationView, inspect_audio, save_stems, separate_for_view, stem_targets
+from ...trust import confirm_torchscript
 from ...widgets import NoModelNotice
 from ..base import SingleJobTab, TabContext
 from .panels import PlotArea, SongForm, Transport
@@ -227,6 +228,9 @@ class SeparateTab(SingleJobTab):
         if self.untrained_note.isVisible():
             self.ctx.jobs.log("Separating with a model that was never trained: expect stems "
                               "that sound like the mixture or like noise", "warning")
+        trust = self.ctx.workspace.needs_trust(variant)
+        if trust and not confirm_torchscript(self, variant.path):
+            return
         self._runs += 1
         run_dir = self.ctx.window.cache_dir("separate") / f"run-{self._runs:03d}"
         options = self.options()
@@ -236,7 +240,7 @@ class SeparateTab(SingleJobTab):
             f"Separate {self.audio_path.name}", separate_for_view,
             {"workspace": self.ctx.workspace, "variant": variant,
              "threads": self.ctx.window.threads(), "input_path": self.audio_path,
-             "out_dir": run_dir, "options": options},
+             "out_dir": run_dir, "options": options, "trust_torchscript": trust},
             on_result=lambda view, d=run_dir: self._separated(d, view),
             on_error=lambda exc, d=run_dir: self._separation_failed(d, exc),
             on_aborted=lambda d=run_dir: self._separation_aborted(d),
