@@ -14,6 +14,7 @@ import torch
 from app.core.checkpoint import ModelBundle, init_bundle, save_bundle
 from app.core.config import AudioConfig, ModelConfig
 from app.core.export.pipeline import ExportOptions, ExportResult, export_bundle
+from app.core.userdata import record_export
 
 TINY = ModelConfig(preset="custom", channels=(4, 8), dim=8, blocks=1, heads=2, window=(2, 2),
                    mlp_ratio=2.0)
@@ -61,7 +62,12 @@ def exported(fmt: str) -> tuple[ModelBundle, ExportResult]:
         options = ExportOptions(format=fmt, frames=64, verify_frames=VERIFY_FRAMES)
         result = export_bundle(bundle, options.default_path(bundle.path), options, threads=1)
         _cache[fmt] = (bundle, result)
-    return _cache[fmt]
+    bundle, result = _cache[fmt]
+    if fmt == "torchscript":
+        # This app exported the file; a test may run with another user data folder than the
+        # one the export was recorded in (the GUI tests get one each).
+        record_export(result.path)
+    return bundle, result
 
 
 def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
