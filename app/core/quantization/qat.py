@@ -37,6 +37,7 @@ DEFAULT_STEPS = 200
 DEFAULT_LR = 3e-5
 DEFAULT_SEGMENT_SECONDS = 2.0
 DEFAULT_BATCH = 4
+DEFAULT_DISTILL = 1.0       # targets: the FP32 model's estimates (1) .. the true stems (0)
 CALIBRATION_BATCHES = 4
 DEFAULT_SONGS = 8           # songs generated when no data is given
 SONG_SECONDS = 20.0
@@ -118,16 +119,28 @@ def calibrate(model: torch.nn.Module, segments: TrainingSegments, batch: int, ba
 
 
 def train_qat(model: torch.nn.Module, segments: TrainingSegments, bundle: ModelBundle, *,
-              steps: int, lr: float, batch: int, progress: ProgressFn,
+              steps: int, lr: float, batch: int, distill: float, progress: ProgressFn,
               cancel: CancelToken) -> list[float]:
-    """``steps`` Adam steps of the trainer's loss on the fake-quantized model; the losses."""
+    """``steps`` Adam steps of the trainer's loss on the fake-quantized model; the losses.
+
+    The target is ``distill`` x the FP32 model's own estimate + (1 - ``distill``) x the true
+    stems: distillation teaches the INT8 network to do what the FP32 one does (so songs
+    unlike the model's training data do not pull it elsewhere), the true stems what it
+    should do."""
+    from ..model.waveform import separate_waveforms
+
+    teacher = bundle.build() if distill > 0 else None
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
     for step in range(steps):
         cancel.check()
-        mixture, sources = segments.batch(CALIBRATION_BATCHES + step, batch)
-        loss = optimizer_step(model, optimizer, torch.from_numpy(mixture),
-                              torch.from_numpy(sources), bundle.audio, lr=lr)
+        mixture, sources = (torch.from_numpy(a) for a in
+                            segments.batch(CALIBRATION_BATCHES + step, batch))
+        if teacher is not None:
+            with torch.no_grad():
+                estimate = separate_waveforms(teacher, mixture, bundle.audio)
+            sources = distill * estimate + (1.0 - distill) * sources
+        loss = optimizer_step(model, optimizer, mixture, sources, bundle.audio, lr=lr)
         if not np.isfinite(loss):
             raise UserError(f"the training loss became {loss} at step {step + 1}",
                             hint="Use a smaller learning rate (--lr).")
@@ -144,7 +157,10 @@ def _bundle(bundle_or_path: ModelBundle | Path | str) -> ModelBundle:
     return load_bundle(bundle_or_path)
 
 
-def _check_options(steps: int, lr: float, segment_seconds: float, batch: int) -> None:
+def _check_options(steps: int, lr: float, segment_seconds: float, batch: int,
+                   distill: float) -> None:
+    if not 0.0 <= distill <= 1.0:
+        raise UserError(f"the distillation weight must be between 0 and 1, not {distill}")
     if steps < 0:
         raise UserError(f"--steps must be 0 or more, not {steps}")
     if not 0.0 < lr < 1.0:
@@ -158,19 +174,23 @@ def _check_options(steps: int, lr: float, segment_seconds: float, batch: int) ->
 def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
                  data: Optional[Path | str] = None, steps: int = DEFAULT_STEPS,
                  lr: float = DEFAULT_LR, segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
-                 batch: int = DEFAULT_BATCH, seed: int = 0, songs: int = DEFAULT_SONGS,
+                 batch: int = DEFAULT_BATCH, seed: int = 0, distill: float = DEFAULT_DISTILL,
+                 songs: int = DEFAULT_SONGS,
                  cache_dir: Optional[Path | str] = None,
                  augmentation: Augmentation = NO_AUGMENTATION,
-                 op_types: Sequence[str] = OP_TYPES, overwrite: bool = False,
+                 op_types: Sequence[str] = OP_TYPES, fp32_out: Optional[Path | str] = None,
+                 overwrite: bool = False,
                  threads: Optional[int] = None, progress: Optional[ProgressFn] = None,
                  cancel: Optional[CancelToken] = None) -> QatResult:
     """Fine-tune ``bundle_or_path`` (a bundle or a checkpoint file) with fake quantization
     for ``steps`` steps on ``data`` (a folder of track folders with true stems; default:
     ``songs`` songs made by the fallback synthesizer, in ``cache_dir`` when given so a next
-    run reuses them), then write the QDQ INT8 ONNX file ``out``."""
+    run reuses them; ``distill`` weighs the FP32 model's estimates against the true stems as
+    targets), then write the QDQ INT8 ONNX file ``out`` (and, when ``fp32_out`` is
+    given, the fine-tuned weights in FP32 ONNX there too: what the training alone did)."""
     start = time.perf_counter()
     progress, cancel = progress or no_progress, ensure_token(cancel)
-    _check_options(steps, lr, segment_seconds, batch)
+    _check_options(steps, lr, segment_seconds, batch, distill)
     out = Path(out)
     check_writable(out, overwrite)
     bundle = _bundle(bundle_or_path)
@@ -184,13 +204,14 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
         progress(0.1, f"calibrating on {CALIBRATION_BATCHES} batches")
         calibrate(model, segments, batch, CALIBRATION_BATCHES, bundle)
         losses = train_qat(model, segments, bundle, steps=steps, lr=lr, batch=batch,
-                           progress=scaled_progress(progress, 0.1, 0.8), cancel=cancel)
+                           distill=distill, progress=scaled_progress(progress, 0.1, 0.8),
+                           cancel=cancel)
         cancel.check()
         evals = magnitudes(tracks, bundle, EVAL_SEGMENTS, bundle.audio.segment_frames)
         meta = artifact_metadata(
             bundle.audio, bundle.model_config, "int8", mode="qat", quant_format="QDQ",
             weights="int8 per-channel symmetric", activations="uint8 per-tensor",
-            qat_steps=str(steps), qat_lr=str(lr), qat_data=data_text,
+            qat_steps=str(steps), qat_lr=str(lr), qat_distill=str(distill), qat_data=data_text,
             op_types=",".join(op_types),
             source_checkpoint=bundle.path.name if bundle.path else None)
         progress(0.8, "export: FP32 ONNX of the trained weights")
@@ -198,6 +219,8 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
             paired, unpaired = _export(model, bundle, Path(tmp), partial, evals, op_types,
                                        meta, threads, cancel)
             snr = _mask_snr(partial, bundle, evals, threads)
+            if fp32_out is not None:
+                _keep_fp32(Path(tmp) / "qat-fp32.onnx", Path(fp32_out), meta, overwrite)
     progress(1.0, f"saved {out.name}")
     k = max(1, min(10, len(losses) // 4))
     return QatResult(
@@ -234,6 +257,14 @@ def _export(model, bundle: ModelBundle, tmp: Path, partial: Path, evals, op_type
     paired, unpaired, _ = quantize_qdq(model, fp32, partial, evals, op_types)
     set_metadata(partial, meta)
     return paired, unpaired
+
+
+def _keep_fp32(fp32: Path, target: Path, meta: dict[str, str], overwrite: bool) -> None:
+    import shutil
+
+    with atomic_path(target, overwrite) as partial:
+        shutil.copyfile(fp32, partial)
+        set_metadata(partial, {**meta, "precision": "fp32", "mode": "qat-fp32"})
 
 
 def _mask_snr(path: Path, bundle: ModelBundle, evals: list[np.ndarray],
