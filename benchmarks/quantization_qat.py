@@ -92,6 +92,24 @@ def sdrs(path: Path, tracks, threads: int) -> list[np.ndarray]:
     return [sdr(ref, separate_array(mix, backend)) for _, mix, ref in tracks]
 
 
+def mask_snrs(files: dict, mixture: np.ndarray, audio, segments: int = 8) -> dict[str, float]:
+    """SNR (dB) of each file's masks against the FP32 file's, on demo-song segments."""
+    from app.core.audio import Spectrogram
+    from app.core.backends import OnnxRuntimeBackend
+
+    spec, n = Spectrogram(audio), audio.segment_frames
+    # half a segment off the static calibration segments: not the same audio
+    starts = np.linspace(n // 2, mixture.shape[1] - n, segments).astype(int)
+    mags = [np.abs(spec.stft(mixture[:, s:s + n]))[None].astype(np.float32) for s in starts]
+    masks = {k: [OnnxRuntimeBackend(p, 2).run(m) for m in mags] for k, p in files.items()}
+    ref = np.concatenate(masks["fp32"]).astype(np.float64)
+    out = {}
+    for k, v in masks.items():
+        err = np.sum((ref - np.concatenate(v)) ** 2)
+        out[k] = float("inf") if err == 0 else float(10 * np.log10(np.sum(ref ** 2) / err))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=150)
@@ -131,17 +149,18 @@ def main() -> None:
                           fp32_out=files["qat fp32"], overwrite=True)
     qat_seconds = time.perf_counter() - t
     print(f"QAT: {a.steps} steps x {a.batch} x {a.segment} s, lr {a.lr}, distill {a.distill}, "
-          f"{qat_seconds:.0f} s "
-          f"in all; loss {result.initial_loss:.5f} -> {result.final_loss:.5f}; ranges from "
+          f"{qat_seconds:.0f} s in all, {result.train_seconds:.0f} s calibrating and training "
+          f"({result.train_seconds / max(a.steps, 1):.2f} s per step); loss {result.initial_loss:.5f} -> {result.final_loss:.5f}; ranges from "
           f"training {result.ranges_from_training}, calibrated by ORT "
           f"{len(result.calibrated_tensors)}; mask SNR vs FP32 {result.mask_snr_db:.1f} dB")
 
     scores = {k: (sdrs(p, demo, a.threads)[0], sdrs(p, held, a.threads)) for k, p in files.items()}
+    snrs = mask_snrs(files, demo[0][1], bundle.audio)
     x = np.abs(np.random.default_rng(0).normal(size=(1, 2, 1025, 259))).astype(np.float32)
     base_demo, base_held = scores["fp32"]
     print(f"\n| variant | size MB | demo {' | demo '.join(sources)} | held-out median "
-          f"{' | held-out median '.join(sources)} | int8 kernels |")
-    print("|---|---|" + "---|" * (2 * len(sources)) + "---|")
+          f"{' | held-out median '.join(sources)} | mask SNR dB | int8 kernels |")
+    print("|---|---|" + "---|" * (2 * len(sources)) + "---|---|")
     for k, p in files.items():
         d, h = scores[k]
         med = [statistics.median(s[j] for s in h) for j in range(len(sources))]
@@ -152,7 +171,7 @@ def main() -> None:
         kern = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()) if op.startswith("QLinear")
                          or op.endswith(("Integer", "IntegerToFloat")) or op == "QGemm")
         print(f"| {k} | {p.stat().st_size / 1e6:.2f} | " + " | ".join(cells)
-              + f" | {kern or '-'} ({int8_kernel_count(ops)}) |")
+              + f" | {snrs[k]:.1f} | {kern or '-'} ({int8_kernel_count(ops)}) |")
     print("\nper held-out song, SDR change vs FP32 (" + "/".join(sources) + "):")
     for k in ("static int8", "qat int8"):
         diffs = [" ".join(f"{s[j] - b[j]:+.2f}" for j in range(len(sources)))

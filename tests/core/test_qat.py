@@ -3,13 +3,15 @@ quantizes, a few training steps, and the QDQ INT8 file ONNX Runtime runs with in
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from app.core.checkpoint import ModelBundle, load_bundle, save_bundle
 from app.core.config import AudioConfig
-from app.core.jobs import Cancelled, CancelToken, UserError
+from app.core.jobs import Cancelled, CancelToken, UserError, to_jsonable
 from app.core.model import build_model
 from app.core.quantization import (FakeQuantize, fake_quantizers, int8_kernel_count,
                                    prepare_qat, profiled_operators, quantize_qat,
@@ -98,8 +100,55 @@ def test_weights_round_to_ort_int8_grid():
     assert (q - w).abs().max() <= scale.max() / 2 + 1e-6
 
 
+@pytest.mark.slow
+def test_the_int8_file_holds_the_trained_weights_and_ranges(bundle_path, audio, tmp_path):
+    """ONNX Runtime's file quantizes exactly what the fake quantization did: its int8 weights
+    dequantize to the fake-quantized ones, its activation scales are the trained ranges',
+    and every fake-quantizer has its tensor."""
+    import onnx
+    from onnx import numpy_helper
+
+    from app.core.export import export_to_onnx
+    from app.core.quantization.qat_onnx import quantize_qdq
+
+    model = prepare_qat(load_bundle(bundle_path).build())
+    segments = [magnitude(audio, 1, 40, seed=s) for s in range(3)]
+    with torch.no_grad():
+        for x in segments:
+            model(torch.from_numpy(x))
+    fp32, out = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    export_to_onnx(strip_qat(model), torch.from_numpy(segments[0]), fp32, audio=audio,
+                   verify=False)
+    paired, unpaired, used = quantize_qdq(model, fp32, out, segments)
+    fqs = [fq for _, fq in fake_quantizers(model)]
+    assert unpaired == [] and used == len(fqs) == paired
+
+    proto = onnx.load(str(out))
+    values = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    weights, act_scales = [], []
+    for node in proto.graph.node:
+        if node.op_type == "DequantizeLinear" and values.get(node.input[0], np.zeros(0)).dtype == np.int8:
+            q, scale = values[node.input[0]].astype(np.float32), values[node.input[1]]
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            shape = [1] * q.ndim
+            shape[axis] = -1
+            weights.append(q * scale.reshape(shape))
+        if node.op_type == "QuantizeLinear":
+            act_scales.append(float(values[node.input[1]]))
+    for m in model.modules():
+        if isinstance(m, (QatConv2d, QatLinear)):
+            w = fake_quantize_weight(m.inner.weight).detach().numpy()
+            w = w.T if isinstance(m, QatLinear) else w
+            assert any(d.shape == w.shape and np.allclose(d, w, atol=1e-6) for d in weights)
+    trained = [float(fq.qparams()[0]) for fq in fqs]
+    assert len(act_scales) == len(fqs)
+    for scale in act_scales:
+        assert any(abs(scale - t) <= 1e-6 * max(t, 1e-12) + 1e-12 for t in trained)
+
+
 # ----------------------------------------------------------------------------- quantize_qat
 
+@pytest.mark.slow
 def test_qat_writes_an_int8_file_ort_runs_with_integer_kernels(bundle_path, data, audio,
                                                                 tmp_path):
     out = tmp_path / "tiny-qat.onnx"
@@ -131,8 +180,10 @@ def test_qat_writes_an_int8_file_ort_runs_with_integer_kernels(bundle_path, data
     ops = profiled_operators(out, magnitude(audio, 1, 40))
     assert ops["QLinearConv"] > 0 and int8_kernel_count(ops) >= ops["QLinearConv"]
     assert result.mask_snr_db > MASK_SNR_DB
+    assert json.loads(json.dumps(to_jsonable(result)))["ranges_from_training"] > 0
 
 
+@pytest.mark.slow
 def test_cancel_between_steps_leaves_no_file(bundle_path, data, tmp_path):
     out = tmp_path / "cancelled.onnx"
     token = CancelToken()
@@ -155,6 +206,8 @@ def test_bad_options_and_existing_files_are_refused(bundle_path, data, tmp_path)
     assert existing.read_bytes() == b"mine"
     with pytest.raises(UserError, match="lr"):
         quantize_qat(bundle_path, tmp_path / "x.onnx", data=data, lr=5.0)
+    with pytest.raises(UserError, match="distillation"):
+        quantize_qat(bundle_path, tmp_path / "x.onnx", data=data, distill=1.5)
     with pytest.raises(UserError, match="contains no track folders"):
         quantize_qat(bundle_path, tmp_path / "x.onnx", data=tmp_path, steps=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.onnx"]

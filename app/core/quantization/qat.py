@@ -51,7 +51,8 @@ class QatResult:
     mode: str
     size_bytes: int
     steps: int
-    seconds: float
+    seconds: float                    # the whole job
+    train_seconds: float              # calibration and the training steps
     initial_loss: float               # mean loss of the first steps (waveform L1)
     final_loss: float                 # mean loss of the last steps
     losses: list[float]               # every step's loss, for the chart
@@ -202,10 +203,12 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
         frames = int(round(segment_seconds * bundle.audio.sample_rate))
         segments = TrainingSegments(tracks, frames, seed, augmentation)
         progress(0.1, f"calibrating on {CALIBRATION_BATCHES} batches")
+        train_start = time.perf_counter()
         calibrate(model, segments, batch, CALIBRATION_BATCHES, bundle)
         losses = train_qat(model, segments, bundle, steps=steps, lr=lr, batch=batch,
                            distill=distill, progress=scaled_progress(progress, 0.1, 0.8),
                            cancel=cancel)
+        train_seconds = time.perf_counter() - train_start
         cancel.check()
         evals = magnitudes(tracks, bundle, EVAL_SEGMENTS, bundle.audio.segment_frames)
         meta = artifact_metadata(
@@ -225,7 +228,7 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
     k = max(1, min(10, len(losses) // 4))
     return QatResult(
         path=out, mode="qat", size_bytes=out.stat().st_size, steps=steps,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, train_seconds=train_seconds,
         initial_loss=float(np.mean(losses[:k])) if losses else float("nan"),
         final_loss=float(np.mean(losses[-k:])) if losses else float("nan"),
         losses=losses, mask_snr_db=snr, data=data_text, ranges_from_training=paired,
