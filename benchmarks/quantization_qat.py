@@ -58,7 +58,7 @@ def static_int8(fp32: Path, out: Path, mixture: np.ndarray, audio, segments: int
 
     from app.core.audio import Spectrogram
 
-    spec, n = Spectrogram(audio), audio.segment_frames
+    spec, n = Spectrogram(audio), audio.segment_samples
     starts = np.linspace(0, mixture.shape[1] - n, segments).astype(int)
     mags = [np.abs(spec.stft(mixture[:, s:s + n]))[None].astype(np.float32) for s in starts]
 
@@ -97,7 +97,7 @@ def mask_snrs(files: dict, mixture: np.ndarray, audio, segments: int = 8) -> dic
     from app.core.audio import Spectrogram
     from app.core.backends import OnnxRuntimeBackend
 
-    spec, n = Spectrogram(audio), audio.segment_frames
+    spec, n = Spectrogram(audio), audio.segment_samples
     # half a segment off the static calibration segments: not the same audio
     starts = np.linspace(n // 2, mixture.shape[1] - n, segments).astype(int)
     mags = [np.abs(spec.stft(mixture[:, s:s + n]))[None].astype(np.float32) for s in starts]

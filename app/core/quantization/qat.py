@@ -88,16 +88,17 @@ def training_tracks(data: Path, bundle: ModelBundle) -> TrackSet:
     return TrackSet.from_folder(data, bundle.sources, bundle.audio.sample_rate)
 
 
-def magnitudes(tracks: TrackSet, bundle: ModelBundle, count: int, frames: int) -> list[np.ndarray]:
-    """``count`` mixture magnitudes ``(1, C, F, T)`` of ``frames`` samples, spread over the
+def magnitudes(tracks: TrackSet, bundle: ModelBundle, count: int, samples: int
+               ) -> list[np.ndarray]:
+    """``count`` mixture magnitudes ``(1, C, F, T)`` of ``samples`` samples, spread over the
     tracks' middles (no augmentation): calibration and evaluation inputs."""
     spec = Spectrogram(bundle.audio)
     per_track = -(-count // len(tracks))
     out = []
     for i in range(count):
         t, k = i % len(tracks), i // len(tracks)
-        start = max(0, (tracks.tracks[t].frames - frames) * (k + 1) // (per_track + 1))
-        mix = tracks.read_sources(t, start, frames).sum(axis=0)
+        start = max(0, (tracks.tracks[t].frames - samples) * (k + 1) // (per_track + 1))
+        mix = tracks.read_sources(t, start, samples).sum(axis=0)
         out.append(np.abs(spec.stft(mix))[None].astype(np.float32))
     return out
 
@@ -210,7 +211,7 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
                            cancel=cancel)
         train_seconds = time.perf_counter() - train_start
         cancel.check()
-        evals = magnitudes(tracks, bundle, EVAL_SEGMENTS, bundle.audio.segment_frames)
+        evals = magnitudes(tracks, bundle, EVAL_SEGMENTS, bundle.audio.segment_samples)
         meta = artifact_metadata(
             bundle.audio, bundle.model_config, "int8", mode="qat", quant_format="QDQ",
             weights="int8 per-channel symmetric", activations="uint8 per-tensor",
