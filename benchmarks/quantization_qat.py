@@ -10,7 +10,8 @@ Training songs: ``--train-songs`` songs x 20 s from the fallback synthesizer (tr
 seeds 910000+, what quantize_qat makes by default); held-out songs: ``--heldout`` songs x 30 s,
 ``songs --split heldout --fallback``, seeds 100000+ (never trained on). The fine-tuned FP32
 weights are exported too, so the table separates what the fine-tuning did from what the
-quantization costs. SDR is the utterance SDR (app.core.evaluation.sdr) of the full song
+quantization costs, and "qat int8, 0 steps" is the same pipeline without training (ranges
+MinMax-calibrated on 4 training batches, original weights). SDR is the utterance SDR (app.core.evaluation.sdr) of the full song
 separated by app.core.separation.separate_array over each ONNX file; every difference is
 to the FP32 ONNX of the original model; held-out figures are medians over the songs.
 ONNX Runtime's own profile of each INT8 file lists the integer kernels that ran.
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine  # noqa: E402
 
-STEMS_SEEDS_HELDOUT = 100000
+HELDOUT_SEED = 100000
 
 
 def songs(folder: Path, count: int, seed: int, split: str, seconds: float) -> Path:
@@ -135,14 +136,17 @@ def main() -> None:
     bundle = load_bundle(DEMO_DIR / "demo-model.safetensors")
     sources = bundle.sources
     train = songs(work / "train", a.train_songs, 910000, "train", 20.0)
-    heldout = songs(work / "heldout", a.heldout, STEMS_SEEDS_HELDOUT, "heldout", 30.0)
+    heldout = songs(work / "heldout", a.heldout, HELDOUT_SEED, "heldout", 30.0)
     demo = track_list(DEMO_DIR, sources)
     held = track_list(heldout, sources)
 
     files = {"fp32": work / "fp32.onnx", "static int8": work / "static-int8.onnx",
+             "qat int8, 0 steps": work / "qat0-int8.onnx",
              "qat fp32": work / "qat-fp32.onnx", "qat int8": work / "qat-int8.onnx"}
     export_bundle(bundle, files["fp32"], overwrite=True)
     static_int8(files["fp32"], files["static int8"], demo[0][1], bundle.audio)
+    quantize_qat(bundle, files["qat int8, 0 steps"], data=train, steps=0, segment_seconds=a.segment,
+                 batch=a.batch, overwrite=True)      # ranges from training batches only
     t = time.perf_counter()
     result = quantize_qat(bundle, files["qat int8"], data=train, steps=a.steps, lr=a.lr,
                           segment_seconds=a.segment, batch=a.batch, distill=a.distill,
@@ -173,10 +177,10 @@ def main() -> None:
         print(f"| {k} | {p.stat().st_size / 1e6:.2f} | " + " | ".join(cells)
               + f" | {snrs[k]:.1f} | {kern or '-'} ({int8_kernel_count(ops)}) |")
     print("\nper held-out song, SDR change vs FP32 (" + "/".join(sources) + "):")
-    for k in ("static int8", "qat int8"):
+    for k in ("static int8", "qat int8, 0 steps", "qat int8"):
         diffs = [" ".join(f"{s[j] - b[j]:+.2f}" for j in range(len(sources)))
                  for s, b in zip(scores[k][1], base_held)]
-        print(f"  {k:12s} " + " | ".join(diffs))
+        print(f"  {k:17s} " + " | ".join(diffs))
 
 
 if __name__ == "__main__":

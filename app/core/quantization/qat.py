@@ -194,7 +194,9 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
     progress, cancel = progress or no_progress, ensure_token(cancel)
     _check_options(steps, lr, segment_seconds, batch, distill)
     out = Path(out)
-    check_writable(out, overwrite)
+    for target in (out, fp32_out):
+        if target is not None:
+            check_writable(Path(target), overwrite)
     bundle = _bundle(bundle_or_path)
     with tempfile.TemporaryDirectory(prefix="tfswa-qat-") as tmp:
         data_path, data_text = _data(data, cache_dir, songs, Path(tmp), progress, cancel)
