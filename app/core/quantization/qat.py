@@ -201,16 +201,10 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
     with tempfile.TemporaryDirectory(prefix="tfswa-qat-") as tmp:
         data_path, data_text = _data(data, cache_dir, songs, Path(tmp), progress, cancel)
         tracks = training_tracks(data_path, bundle)
-        torch.manual_seed(seed)
-        model = prepare_qat(bundle.build())
-        frames = int(round(segment_seconds * bundle.audio.sample_rate))
-        segments = TrainingSegments(tracks, frames, seed, augmentation)
-        progress(0.1, f"calibrating on {CALIBRATION_BATCHES} batches")
         train_start = time.perf_counter()
-        calibrate(model, segments, batch, CALIBRATION_BATCHES, bundle)
-        losses = train_qat(model, segments, bundle, steps=steps, lr=lr, batch=batch,
-                           distill=distill, progress=scaled_progress(progress, 0.1, 0.8),
-                           cancel=cancel)
+        model, losses = _fine_tune(bundle, tracks, steps=steps, lr=lr, batch=batch, seed=seed,
+                                   distill=distill, segment_seconds=segment_seconds,
+                                   augmentation=augmentation, progress=progress, cancel=cancel)
         train_seconds = time.perf_counter() - train_start
         cancel.check()
         evals = magnitudes(tracks, bundle, EVAL_SEGMENTS, bundle.audio.segment_samples)
@@ -238,6 +232,21 @@ def quantize_qat(bundle_or_path: ModelBundle | Path | str, out: Path | str, *,
         calibrated_tensors=unpaired, metadata=meta,
         warnings=[f"{len(unpaired)} activation tensors had no trained range and were "
                   "calibrated by ONNX Runtime"] if unpaired else [])
+
+
+def _fine_tune(bundle: ModelBundle, tracks: TrackSet, *, steps: int, lr: float, batch: int,
+               seed: int, distill: float, segment_seconds: float, augmentation: Augmentation,
+               progress: ProgressFn, cancel: CancelToken) -> tuple[torch.nn.Module, list[float]]:
+    """The prepared model, calibrated then trained; its step losses."""
+    torch.manual_seed(seed)
+    model = prepare_qat(bundle.build())
+    frames = int(round(segment_seconds * bundle.audio.sample_rate))
+    segments = TrainingSegments(tracks, frames, seed, augmentation)
+    progress(0.1, f"calibrating on {CALIBRATION_BATCHES} batches")
+    calibrate(model, segments, batch, CALIBRATION_BATCHES, bundle)
+    losses = train_qat(model, segments, bundle, steps=steps, lr=lr, batch=batch, distill=distill,
+                       progress=scaled_progress(progress, 0.1, 0.8), cancel=cancel)
+    return model, losses
 
 
 def _data(data, cache_dir, songs: int, tmp: Path, progress: ProgressFn,
