@@ -106,13 +106,15 @@ def magnitudes(tracks: TrackSet, bundle: ModelBundle, count: int, samples: int
 # ----------------------------------------------------------------------------- training
 
 def calibrate(model: torch.nn.Module, segments: TrainingSegments, batch: int, batches: int,
-              bundle: ModelBundle) -> None:
+              bundle: ModelBundle, cancel: Optional[CancelToken] = None) -> None:
     """MinMax ranges from ``batches`` training batches (no gradient), then "ema"."""
     from ..audio.spectral import stft_torch
 
+    cancel = ensure_token(cancel)
     set_fake_quant(model, observer="minmax")
     with torch.no_grad():
         for b in range(batches):
+            cancel.check()
             mixture, _ = segments.batch(b, batch)
             spec = stft_torch(torch.from_numpy(mixture), bundle.audio.n_fft,
                               bundle.audio.hop_length)
@@ -243,7 +245,7 @@ def _fine_tune(bundle: ModelBundle, tracks: TrackSet, *, steps: int, lr: float, 
     frames = int(round(segment_seconds * bundle.audio.sample_rate))
     segments = TrainingSegments(tracks, frames, seed, augmentation)
     progress(0.1, f"calibrating on {CALIBRATION_BATCHES} batches")
-    calibrate(model, segments, batch, CALIBRATION_BATCHES, bundle)
+    calibrate(model, segments, batch, CALIBRATION_BATCHES, bundle, cancel)
     losses = train_qat(model, segments, bundle, steps=steps, lr=lr, batch=batch, distill=distill,
                        progress=scaled_progress(progress, 0.1, 0.8), cancel=cancel)
     return model, losses
