@@ -11,9 +11,10 @@ seeds 910000+, what quantize_qat makes by default); held-out songs: ``--heldout`
 ``songs --split heldout --fallback``, seeds 100000+ (never trained on). The fine-tuned FP32
 weights are exported too, so the table separates what the fine-tuning did from what the
 quantization costs, and "qat int8, 0 steps" is the same pipeline without training (ranges
-MinMax-calibrated on 4 training batches, original weights). SDR is the utterance SDR (app.core.evaluation.sdr) of the full song
-separated by app.core.separation.separate_array over each ONNX file; every difference is
-to the FP32 ONNX of the original model; held-out figures are medians over the songs.
+MinMax-calibrated on 4 training batches, original weights). SDR is the utterance SDR
+(app.core.evaluation.sdr) of the full song separated by app.core.separation.separate_array
+over each ONNX file; every difference is to the FP32 ONNX of the original model; held-out
+figures are medians over the songs.
 ONNX Runtime's own profile of each INT8 file lists the integer kernels that ran.
 """
 
@@ -154,7 +155,8 @@ def main() -> None:
     qat_seconds = time.perf_counter() - t
     print(f"QAT: {a.steps} steps x {a.batch} x {a.segment} s, lr {a.lr}, distill {a.distill}, "
           f"{qat_seconds:.0f} s in all, {result.train_seconds:.0f} s calibrating and training "
-          f"({result.train_seconds / max(a.steps, 1):.2f} s per step); loss {result.initial_loss:.5f} -> {result.final_loss:.5f}; ranges from "
+          f"({result.train_seconds / max(a.steps, 1):.2f} s per step); loss "
+          f"{result.initial_loss:.5f} -> {result.final_loss:.5f}; ranges from "
           f"training {result.ranges_from_training}, calibrated by ORT "
           f"{len(result.calibrated_tensors)}; mask SNR vs FP32 {result.mask_snr_db:.1f} dB")
 

@@ -127,7 +127,8 @@ def test_the_int8_file_holds_the_trained_weights_and_ranges(bundle_path, audio, 
     values = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     weights, act_scales = [], []
     for node in proto.graph.node:
-        if node.op_type == "DequantizeLinear" and values.get(node.input[0], np.zeros(0)).dtype == np.int8:
+        weight = values.get(node.input[0])
+        if node.op_type == "DequantizeLinear" and weight is not None and weight.dtype == np.int8:
             q, scale = values[node.input[0]].astype(np.float32), values[node.input[1]]
             axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
             shape = [1] * q.ndim

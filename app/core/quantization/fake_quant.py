@@ -17,8 +17,9 @@ per-channel weights) and therefore what is imitated here:
 
 Batch norms that directly follow a convolution are folded into it first, as the exporter
 does, so the weights quantized in training are those ONNX Runtime sees. Ranges are observed
-(min/max, like ONNX Runtime's MinMax calibration) on a few batches, then follow an exponential moving average; the final ranges
-are what the export hands to ONNX Runtime (:mod:`app.core.quantization.qat`).
+(min/max, like ONNX Runtime's MinMax calibration) on a few batches, then follow an
+exponential moving average; the final ranges are what the export hands to ONNX Runtime
+(:mod:`app.core.quantization.qat_onnx`).
 """
 
 from __future__ import annotations

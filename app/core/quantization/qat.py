@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -303,8 +303,3 @@ def _mask_snr(path: Path, bundle: ModelBundle, evals: list[np.ndarray],
         backend.close()
     return float(10.0 * np.log10(num / max(den, 1e-30)))
 
-
-def result_figures(result: QatResult) -> dict[str, Any]:
-    """The figures a QAT file contributes to its workspace variant."""
-    return {"file_size": result.size_bytes, "mode": result.mode, "steps": result.steps,
-            "final_loss": result.final_loss, "mask_snr_db": result.mask_snr_db}
