@@ -47,12 +47,14 @@ from .base import Tab, TabContext, WindowHooks
 from .export import ExportTab
 from .memory import MemoryTab
 from .model import ModelTab
+from .quantize import QuantizeTab
 from .separate import SeparateTab
 
 TABS: list[type[Tab]] = [
     ModelTab,
     MemoryTab,
     ExportTab,
+    QuantizeTab,
     SeparateTab,
 ]
 
