@@ -99,3 +99,24 @@ def test_qat_says_it_is_not_available_yet(demo_loaded, tmp_path, monkeypatch):
     _setup(tab, tmp_path, "qat")
     assert tab.quantize() is None
     assert "not available yet" in tab.verdict.text()
+
+
+def test_calibration_songs_are_dropped_onto_the_list(qtbot, demo_loaded, tmp_path, song):
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    _, tab = demo_loaded
+    panel = tab.settings_panel
+    panel.set_mode("static")
+    assert panel.calibration.empty_label.isVisibleTo(panel)
+    files = [song(tmp_path / "a.wav", 3.5), tmp_path]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in files])
+    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    panel.calibration.list.dropEvent(drop)
+    assert panel.calibration.paths() == [tmp_path / "a.wav", tmp_path]
+    assert not panel.calibration.empty_label.isVisibleTo(panel)
+    assert panel.options(1).calibration == (tmp_path / "a.wav", tmp_path)
+    panel.set_mode("dynamic")            # dynamic INT8 takes no calibration songs
+    assert panel.options(1).calibration == () and not panel.calibration.isVisibleTo(panel)
