@@ -7,7 +7,7 @@ with its enums.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -55,7 +55,6 @@ class QuantizeOptions:
     keep_fp32: tuple[str, ...] = ()             # layer groups the user keeps in FP32
     threads: Optional[int] = None
     latency_rounds: int = 5
-    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def validate(self) -> None:
         if self.mode not in MODES:
