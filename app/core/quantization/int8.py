@@ -62,16 +62,19 @@ def quantize_dynamic_file(fp32: Path, out: Path, op_types: Sequence[str] = ("Mat
                          nodes_to_exclude=list(exclude) or None)
 
 
-def calibration_extra_options(method: str, percentile: float) -> dict:
+def static_extra_options(method: str, percentile: float, matmul_weights_only: bool) -> dict:
+    """ONNX Runtime's ``extra_options`` for static quantization."""
+    extra = {"MatMulConstBOnly": bool(matmul_weights_only)}
     if method == "percentile":
-        return {"CalibPercentile": float(percentile)}
-    return {}
+        extra["CalibPercentile"] = float(percentile)
+    return extra
 
 
 def quantize_static_file(pre: Path, out: Path, reader, cache: Path, *, method: str = "minmax",
                          percentile: float = 99.999,
                          op_types: Sequence[str] = ("Conv", "MatMul", "Gemm"),
-                         per_channel: bool = True, exclude: Sequence[str] = (),
+                         per_channel: bool = True, matmul_weights_only: bool = True,
+                         exclude: Sequence[str] = (),
                          include: Optional[Sequence[str]] = None) -> None:
     """Static QDQ INT8 of the pre-processed model ``pre``. ``reader`` is pulled only when
     ``cache`` does not exist yet (the first call calibrates and writes the cache)."""
@@ -86,7 +89,7 @@ def quantize_static_file(pre: Path, out: Path, reader, cache: Path, *, method: s
             weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude) or None,
             nodes_to_quantize=list(include) if include is not None else None,
             calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[method]),
-            extra_options=calibration_extra_options(method, percentile),
+            extra_options=static_extra_options(method, percentile, matmul_weights_only),
             calibration_cache_path=str(cache))
 
 

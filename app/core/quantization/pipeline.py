@@ -58,7 +58,9 @@ class _Maker:
         elif o.mode == "static":
             quantize_static_file(self.input, out, self.reader, self.cache, method=o.method,
                                  percentile=o.percentile, op_types=o.quantized_ops,
-                                 per_channel=o.per_channel, exclude=exclude, include=include)
+                                 per_channel=o.per_channel,
+                                 matmul_weights_only=o.matmul_weights_only, exclude=exclude,
+                                 include=include)
         else:
             convert_fp16_file(self.input, out, exclude)
         return out
@@ -221,6 +223,8 @@ def _metadata(result: QuantizeResult, source: SourceModel, options: QuantizeOpti
     extra = {
         "quantized_ops": ",".join(result.op_types) or None,
         "per_channel": str(options.per_channel).lower() if options.mode == "static" else None,
+        "matmul_weights_only": (str(options.matmul_weights_only).lower()
+                                if options.mode == "static" else None),
         "calibration_method": cal.method if cal else None,
         "calibration_files": cal.files if cal else None,
         "calibration_segments": str(cal.segments) if cal else None,
