@@ -35,6 +35,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--sensitivity", choices=SENSITIVITY, default="auto",
                    help="per-layer sensitivity: auto (when over budget), always, never")
     p.add_argument("--strategy", choices=STRATEGIES, default="leave-one-out")
+    p.add_argument("--ops", help="operator types to quantize, comma-separated (default: "
+                                 "MatMul,Gemm for dynamic; Conv,MatMul,Gemm for static)")
     p.add_argument("--keep-fp32", nargs="+", default=[], metavar="GROUP",
                    help="layer groups to keep in FP32 (e.g. head downs.0)")
     p.add_argument("--eval-data", help="song with true stems or a folder of them "
@@ -105,6 +107,7 @@ def options_from(args) -> QuantizeOptions:
     return QuantizeOptions(
         mode=args.mode, calibration=tuple(Path(p) for p in args.calibration), method=args.method,
         calibration_segments=args.segments,
+        op_types=tuple(o.strip() for o in args.ops.split(",") if o.strip()) if args.ops else None,
         budget_db=None if args.no_fallback else args.budget_db, sensitivity=args.sensitivity,
         strategy=args.strategy, keep_fp32=tuple(args.keep_fp32),
         eval_data=Path(args.eval_data) if args.eval_data else None, eval_songs=args.eval_songs,

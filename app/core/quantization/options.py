@@ -89,6 +89,10 @@ class QuantizeOptions:
         if self.segment_seconds is not None and not 0.1 <= self.segment_seconds <= 60:
             raise UserError(f"calibration segment {self.segment_seconds} s out of range "
                             "(0.1 .. 60)")
+        if self.op_types is not None and (not self.op_types or not all(
+                isinstance(o, str) and o.isidentifier() for o in self.op_types)):
+            raise UserError(f"operator types {list(self.op_types)} must be ONNX operator names "
+                            "such as Conv,MatMul,Gemm")
         if self.mode in ("dynamic", "fp16") and self.calibration:
             raise UserError(f"{self.mode} quantization needs no calibration audio; "
                             "calibration files are used by --mode static")
