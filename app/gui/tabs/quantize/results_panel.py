@@ -36,7 +36,7 @@ class ComparisonChart(pg.GraphicsLayoutWidget):
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.setBackground("w")
-        self.setMinimumHeight(200)
+        self.setMinimumHeight(180)
         self.plots = {}
         for col, (key, title, unit) in enumerate((("size", "File size", "MB"),
                                                   ("latency", "Latency per segment", "ms"),

@@ -35,7 +35,7 @@ class SensitivityChart(QStackedWidget):
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setStyleSheet("color:#666; padding:18px;")
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setMinimumHeight(200)
+        self.plot.setMinimumHeight(180)
         item = self.plot.getPlotItem()
         item.setTitle("SDR cost of quantizing each layer group (worst stem)", color="#222",
                       size="10pt")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QLabel, QMessageBox, QScrollArea, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from ....core.info import human_bytes
 from ....core.quantization import (LayerSensitivity, QuantizeResult, qat_available,
@@ -92,11 +93,19 @@ class QuantizeTab(SingleJobTab):
         split.addWidget(self.sensitivity_chart)
         split.addWidget(self.results)
         split.setSizes([400, 600])
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(12, 10, 12, 8)
         for widget in (self.notice, self.settings_panel, self.progress_bar, self.verdict):
             layout.addWidget(widget)
         layout.addWidget(split, 1)
+        scroll = QScrollArea()            # the form and charts scroll on small screens
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self.timer = QTimer(self)
         self.timer.setInterval(150)
         self.timer.timeout.connect(self._draw_feed)
