@@ -263,3 +263,15 @@ def test_compare_models_reports_size_latency_and_sdr_per_stem(tiny_onnx, tmp_pat
     assert row.latency_ms > 0 and ref.latency_ms > 0
     assert row.mask_snr_db > 30 and set(row.sdr) == {"vocals", "accompaniment"}
     assert abs(row.sdr_delta["vocals"]) < 0.1 and row.sdr_vs_reference["vocals"] > 20
+
+
+@pytest.mark.parametrize("options,message", [
+    (dict(mode="int4"), "unknown quantization mode"),
+    (dict(method="kl"), "unknown calibration method"),
+    (dict(op_types=("Conv", "1x")), "must be ONNX operator names"),
+    (dict(mode="dynamic", calibration=(Path("a.wav"),)), "needs no calibration audio"),
+    (dict(budget_db=-1.0), "out of range"),
+])
+def test_impossible_options_are_refused_before_any_work(options, message):
+    with pytest.raises(UserError, match=message):
+        QuantizeOptions(**options).validate()
