@@ -18,8 +18,8 @@ from . import __version__
 from .core.jobs import Cancelled, UserError, to_jsonable
 
 # Subcommands in the order ``--help`` lists them.
-COMMANDS = ["info", "init", "separate", "songs", "train", "evaluate", "export", "memory",
-            "benchmark"]
+COMMANDS = ["info", "init", "separate", "songs", "train", "evaluate", "export", "quantize",
+            "memory", "benchmark"]
 
 
 def get_parser() -> argparse.ArgumentParser:

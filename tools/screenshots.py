@@ -77,6 +77,26 @@ def settle(app, seconds: float = 0.5) -> None:
         time.sleep(0.02)
 
 
+def quantize(app, window) -> None:
+    """Static INT8 of the loaded model with the per-layer sensitivity chart."""
+    tab = window.tab("Quantize")
+    window.tabs.setCurrentWidget(tab)
+    job = tab.start() if hasattr(tab, "start") else tab.quantize()
+    if job is not None:
+        wait(app, lambda: not job.running, 1800, "the quantization")
+
+
+def benchmark(app, window) -> None:
+    """Every workspace variant timed side by side, 10 runs."""
+    tab = window.tab("Benchmark")
+    window.tabs.setCurrentWidget(tab)
+    tab.settings_panel.runs_spin.setValue(10)
+    tab.settings_panel.warmup_spin.setValue(2)
+    job = tab.start()
+    if job is not None:
+        wait(app, lambda: not job.running, 1800, "the benchmark")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -106,7 +126,7 @@ def main(argv=None) -> int:
         wait(app, lambda: model_tab.info is not None, 120, "the model summary")
         window.open_audio(song)
         wait(app, lambda: separate_tab.mixture is not None, 60, "the song")
-        separate_tab.exact_sum_check.setChecked(True)
+        separate_tab.form.exact_sum_check.setChecked(True)
         separate_tab.separate()
         job = separate_tab.separate_job
         wait(app, lambda: not job.running, 600, "the separation")
@@ -117,25 +137,38 @@ def main(argv=None) -> int:
         settle(app)
         export_tab = window.tab("Export")
         window.tabs.setCurrentWidget(export_tab)
-        export_tab.path_edit.setText(str(workdir / f"{Path(model).stem}.onnx"))
+        export_tab.form.path_edit.setText(str(workdir / f"{Path(model).stem}.onnx"))
         export_job = export_tab.export(overwrite=True)
         wait(app, lambda: not export_job.running, 900, "the export")
         if export_tab.result is None:
             raise RuntimeError(f"export failed: {export_job.message}")
         memory_tab = window.tab("Memory")
-        memory_tab.batch_edit.setText("1-32")
-        memory_tab.budget_spin.setValue(4)
+        memory_tab.setup.batch_edit.setText("1-32")
+        memory_tab.setup.budget_spin.setValue(4)
         memory_job = memory_tab.estimate()
         wait(app, lambda: not memory_job.running, 900, "the memory estimate")
         if not memory_tab.results:
             raise RuntimeError(f"memory estimate failed: {memory_job.message}")
+        titles = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
+        if "Quantize" in titles:
+            quantize(app, window)
+        benchmark(app, window)
         shots = {"separate-tab.png": "Separate", "model-tab.png": "Model",
-                 "export-tab.png": "Export", "memory-tab.png": "Memory"}
+                 "export-tab.png": "Export", "memory-tab.png": "Memory",
+                 "benchmark-tab.png": "Benchmark", "quantize-tab.png": "Quantize"}
         for name, title in shots.items():
+            if title not in titles:
+                continue
             window.tabs.setCurrentWidget(window.tab(title))
             settle(app)
             window.grab().save(str(out / name))
             print(out / name)
+        # A netbook-sized screen: the tab scrolls rather than squeezing its panels.
+        window.resize(1024, 600)
+        window.tabs.setCurrentWidget(window.tab("Separate"))
+        settle(app, 1.0)
+        window.grab().save(str(out / "separate-tab-1024x600.png"))
+        print(out / "separate-tab-1024x600.png")
         window.close()
     return 0
 

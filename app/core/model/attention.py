@@ -16,6 +16,19 @@ from torch import nn
 MASK_VALUE = -1.0e4
 
 
+def add_bias(scores: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``(B, heads, N, N)`` attention scores plus ``bias``: broadcastable to the scores, or
+    ``(1, windows, heads, N, N)`` for a batch of ``B / windows`` maps of ``windows`` windows
+    (the scores are viewed as ``(maps, windows, heads, N, N)``, so the bias is never expanded
+    over the batch)."""
+    if bias is None:
+        return scores
+    if bias.dim() == 5:
+        b, heads, n, _ = scores.shape
+        return (scores.reshape(-1, bias.shape[1], heads, n, n) + bias).reshape(b, heads, n, n)
+    return scores + bias
+
+
 class MultiHeadSelfAttention(nn.Module):
     """Self-attention on ``x`` of shape ``(B, N, D)``.
 
@@ -45,12 +58,7 @@ class MultiHeadSelfAttention(nn.Module):
         # ML Program lacks).
         q, k, v = qkv.unbind(0)  # (B, heads, N, D/heads)
         scores = torch.matmul(q * self.scale, k.transpose(-2, -1))
-        if bias is not None and bias.dim() == 5:
-            windows = bias.shape[1]
-            scores = (scores.reshape(-1, windows, self.heads, n, n) + bias).reshape(
-                b, self.heads, n, n)
-        elif bias is not None:
-            scores = scores + bias
+        scores = add_bias(scores, bias)
         attn = self.attn_drop(torch.softmax(scores, dim=-1))
         out = torch.matmul(attn, v).transpose(1, 2).reshape(b, n, c)
         return self.proj_drop(self.proj(out))

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model.attention import MultiHeadSelfAttention
+from ..model.attention import MultiHeadSelfAttention, add_bias
 from ..model.blocks import ResBlock
 from ..model.optimize import fold_batchnorms
 from ..model.tfswa import TFSWABlock
@@ -178,11 +178,10 @@ class QatSelfAttention(nn.Module):
         m = self.inner
         b, n, c = x.shape
         qkv = m.qkv(x).reshape(b, n, 3, m.heads, m.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        q, k, v = qkv.unbind(0)
         scores = self.fq_scores(torch.matmul(self.fq_q(q * m.scale),
                                              self.fq_k(k.transpose(-2, -1))))
-        if bias is not None:
-            scores = scores + bias
+        scores = add_bias(scores, bias)
         attn = self.fq_attn(m.attn_drop(torch.softmax(scores, dim=-1)))
         out = self.fq_context(torch.matmul(attn, self.fq_v(v)))
         return m.proj_drop(m.proj(out.transpose(1, 2).reshape(b, n, c)))

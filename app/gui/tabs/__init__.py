@@ -55,12 +55,14 @@ from .benchmark import BenchmarkTab
 from .export import ExportTab
 from .memory import MemoryTab
 from .model import ModelTab
+from .quantize import QuantizeTab
 from .separate import SeparateTab
 
 TABS: list[type[Tab]] = [
     ModelTab,
     MemoryTab,
     ExportTab,
+    QuantizeTab,
     BenchmarkTab,
     SeparateTab,
 ]
