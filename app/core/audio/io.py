@@ -52,7 +52,7 @@ class SampleCheck:
     written as integers). Positions are reported in the file's own time."""
 
     def __init__(self, path: Path, sample_rate: int, is_float: bool, nonfinite: str = "error",
-                 warn: Optional[Callable[[str], None]] = None):
+                 warn: Optional[Callable[[str], None]] = None, warn_loud: bool = True):
         if nonfinite not in NONFINITE_CHOICES:
             raise UserError(f"unknown choice '{nonfinite}' for NaN/Inf samples; choose "
                             f"{' or '.join(NONFINITE_CHOICES)}")
@@ -60,7 +60,7 @@ class SampleCheck:
         self.nonfinite = nonfinite
         self.warn = warn or (lambda m: warnings.warn(m, UserWarning, stacklevel=4))
         self.silenced = 0
-        self._loud_warned = False
+        self._loud_warned = not warn_loud
 
     def __call__(self, raw: np.ndarray, start: int) -> np.ndarray:
         """``raw``: ``(frames, channels)`` starting at frame ``start``; returns it cleaned."""
@@ -213,12 +213,14 @@ class AudioReader:
     """
 
     def __init__(self, path: Path | str, sample_rate: int,
-                 on_warning: Optional[Callable[[str], None]] = None, nonfinite: str = "error"):
+                 on_warning: Optional[Callable[[str], None]] = None, nonfinite: str = "error",
+                 warn_loud: bool = True):
         self.path = Path(path)
         self.info = probe(self.path)
         self.sample_rate = int(sample_rate)
         self.check = SampleCheck(self.path, self.info.sample_rate,
-                                 self.info.subtype in ("FLOAT", "DOUBLE"), nonfinite, on_warning)
+                                 self.info.subtype in ("FLOAT", "DOUBLE"), nonfinite, on_warning,
+                                 warn_loud)
         warn = on_warning or (lambda m: warnings.warn(m, ChannelWarning, stacklevel=3))
         if self.info.channels > 2:
             warn(f"{self.path.name}: {self.info.channels} channels downmixed to stereo")
@@ -278,11 +280,12 @@ class AudioReader:
 def load(path: Path | str, sample_rate: Optional[int] = None,
          on_warning: Optional[Callable[[str], None]] = None,
          nonfinite: str = "error") -> tuple[np.ndarray, int]:
-    """Read a whole file as ``(C, L)`` float32, resampled to ``sample_rate`` if given."""
+    """Read a whole file as ``(C, L)`` float32, resampled to ``sample_rate`` if given.
+    Nothing is written, so samples above 0 dBFS are kept as they are without a warning."""
     info = probe(path)
     rate = int(sample_rate or info.sample_rate)
     blocks = []
-    with AudioReader(path, rate, on_warning, nonfinite) as reader:
+    with AudioReader(path, rate, on_warning, nonfinite, warn_loud=False) as reader:
         while True:
             block = reader.read(1 << 18)
             if block.shape[1]:
