@@ -55,6 +55,10 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     if missing := missing_packages():
         print(install_hint(missing), file=sys.stderr)
         return 1
+    from .slim import run_slim, torch_available
+
+    if not torch_available():
+        return run_slim(args)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

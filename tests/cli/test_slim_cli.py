@@ -67,3 +67,14 @@ def test_listed_help_is_each_commands_own():
         sub = argparse.ArgumentParser().add_subparsers()
         importlib.import_module(f"app.commands.{name}").add_parser(sub)
         assert sub._choices_actions[0].help == text, name
+
+
+def test_desktop_app_without_torch_says_what_to_install(tmp_path):
+    """The slim runtime's window: a message naming what works and what to install, exit 0,
+    instead of a ModuleNotFoundError traceback."""
+    shot = tmp_path / "slim.png"
+    proc = run_without_torch("--screenshot", str(shot), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "The desktop window needs PyTorch" in proc.stderr and "pip install torch" in proc.stderr
+    assert "tfswa-studio separate" in proc.stderr and "Traceback" not in proc.stderr
+    assert shot.stat().st_size > 1000
