@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HICOLOR = ROOT / "resources" / "icons" / "hicolor"
 SVG = HICOLOR / "scalable" / "apps" / "tfswa-studio.svg"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
+# The Windows and macOS bundles' icons (PyInstaller's icon=), written by Qt's image plugins.
+PLATFORM_ICONS = {ROOT / "packaging" / "windows" / "tfswa-studio.ico": 256,
+                  ROOT / "packaging" / "macos" / "tfswa-studio.icns": 512}
 
 
 def render(svg: Path = SVG, sizes=SIZES) -> list[Path]:
@@ -34,6 +37,12 @@ def render(svg: Path = SVG, sizes=SIZES) -> list[Path]:
         painter.end()
         out = HICOLOR / f"{size}x{size}" / "apps" / "tfswa-studio.png"
         out.parent.mkdir(parents=True, exist_ok=True)
+        if not image.save(str(out)):
+            raise SystemExit(f"{out}: could not write")
+        written.append(out)
+    for out, size in PLATFORM_ICONS.items():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image = QImage(str(HICOLOR / f"{size}x{size}" / "apps" / "tfswa-studio.png"))
         if not image.save(str(out)):
             raise SystemExit(f"{out}: could not write")
         written.append(out)
