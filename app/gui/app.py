@@ -63,23 +63,28 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ..core.resources import APP_ID
-    from .branding import app_icon
-    from .collector import MainThreadCollector
-    from .main_window import APP_NAME, MainWindow
+    from .branding import app_icon, splash_screen
     from .settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "tfswa-studio"])
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName(APP_ID)      # Wayland matches the window to its .desktop entry
+    # The window's modules import PyTorch (seconds on a cold start): show the icon meanwhile.
+    splash = splash_screen() if args.screenshot is None else None
+    from .collector import MainThreadCollector
+    from .main_window import APP_NAME, MainWindow
+
     app.setApplicationName(APPLICATION)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setStyle("Fusion")
-    app.setWindowIcon(app_icon())
-    app.setDesktopFileName(APP_ID)      # Wayland matches the window to its .desktop entry
     collector = MainThreadCollector(app)
     store = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
     window = MainWindow(settings=store)
     window.show()
+    if splash is not None:
+        splash.finish(window)
     # Ctrl+C in the terminal closes the window (jobs are cancelled, settings saved); the
     # timer lets Python see the signal while Qt's event loop runs.
     signal.signal(signal.SIGINT, lambda *_: window.close())
