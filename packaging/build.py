@@ -105,7 +105,7 @@ def clean_env(**extra: str) -> dict:
 def freeze(python: Path, variant: str, demo: Path) -> Path:
     """Run PyInstaller on the spec; the one-folder bundle."""
     dist = BUILD / "dist"
-    run([python, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
+    run([python, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
          "--distpath", dist, "--workpath", BUILD / f"work-{variant}", SPEC], cwd=ROOT,
         env=clean_env(TFSWA_VARIANT=variant, TFSWA_DEMO_DIR=str(demo)))
     return dist / ("tfswa-studio" if variant == "full" else "tfswa-studio-slim")
