@@ -125,8 +125,10 @@ def check_no_cuda(bundle: Path) -> None:
 
 def make_tarball(bundle: Path, out: Path) -> Path:
     log(f"packing {out.name}")
-    with tarfile.open(out, "w:gz", compresslevel=6) as tar:
+    partial = out.with_name(out.name + ".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
         tar.add(bundle, arcname=bundle.name)
+    partial.replace(out)
     return out
 
 
@@ -169,7 +171,9 @@ def make_deb(bundle: Path, variant: str, out: Path) -> Path:
         (control / script).write_text(refresh)
         (control / script).chmod(0o755)
     log(f"packing {out.name}")
-    run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--build", stage, out])
+    partial = out.with_name(out.name + ".partial")     # an interrupted build leaves no .deb
+    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-z6", "--build", stage, partial])
+    partial.replace(out)
     return out
 
 
