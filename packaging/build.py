@@ -156,17 +156,22 @@ def make_deb(bundle: Path, variant: str, out: Path) -> Path:
     size_kb = sum(f.stat().st_size for f in stage.rglob("*") if f.is_file()) // 1024
     control = stage / "DEBIAN"
     control.mkdir()
+    what = (", and exports, measures and benchmarks TFSWA-UNet models" if variant == "full"
+            else " (slim runtime: ONNX Runtime only, no PyTorch)")
     (control / "control").write_text(
         f"Package: {package}\nVersion: {project()['version']}\nArchitecture: amd64\n"
-        f"Maintainer: TFSWA Studio <tfswa-studio@localhost>\nSection: sound\nPriority: optional\n"
-        f"Installed-Size: {size_kb}\nDepends: {DEB_DEPENDS}\nRecommends: libpulse0\n"
-        f"Conflicts: {other}\nReplaces: {other}\n"
+        f"Maintainer: TFSWA Studio <tfswa-studio@localhost>\nSection: sound\n"
+        f"Priority: optional\nInstalled-Size: {size_kb}\nDepends: {DEB_DEPENDS}\n"
+        f"Recommends: libpulse0\nConflicts: {other}\nReplaces: {other}\n"
         f"Description: separate music into stems with TFSWA-UNet models\n"
         f" TFSWA Studio splits songs into vocals and accompaniment with a bundled demo\n"
-        f" model{', and exports, measures and benchmarks TFSWA-UNet models' if variant == 'full' else ' (slim runtime: ONNX Runtime only, no PyTorch)'}.\n")
+        f" model{what}.\n")
+    # the desktop's menu and icon caches, when the tools are installed
     refresh = ("#!/bin/sh\nset -e\n"
-               "command -v update-desktop-database >/dev/null && update-desktop-database -q /usr/share/applications || true\n"
-               "command -v gtk-update-icon-cache >/dev/null && gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true\n")
+               "if command -v update-desktop-database >/dev/null; then\n"
+               "  update-desktop-database -q /usr/share/applications || true\nfi\n"
+               "if command -v gtk-update-icon-cache >/dev/null; then\n"
+               "  gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true\nfi\n")
     for script in ("postinst", "postrm"):
         (control / script).write_text(refresh)
         (control / script).chmod(0o755)

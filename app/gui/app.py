@@ -146,8 +146,7 @@ def self_test_when_idle(window) -> None:
     with 0 (passed) or 1."""
     from PySide6.QtWidgets import QApplication
 
-    from ..core.separation import self_test
-    from ..core.separation.selftest import print_report
+    from ..core.separation import print_report, self_test
 
     def finish(result) -> None:
         loaded = window.workspace.bundle

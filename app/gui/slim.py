@@ -29,8 +29,7 @@ def run_slim(args) -> int:
     """--self-test: the core self-test on the demo model; otherwise show the message."""
     if args.self_test:
         from ..core.jobs import UserError
-        from ..core.separation import self_test
-        from ..core.separation.selftest import print_report
+        from ..core.separation import print_report, self_test
 
         try:
             return print_report(self_test())
