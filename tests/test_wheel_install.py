@@ -4,6 +4,7 @@ as app/resources/desktop). Slow: builds a wheel and a venv."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -25,6 +26,8 @@ print(json.dumps({"app": app.__file__, "desktop": str(r.desktop_dir()),
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("setuptools") is None,
+                    reason="building the wheel without isolation needs setuptools installed")
 def test_wheel_in_a_fresh_venv_finds_every_resource(tmp_path):
     source = tmp_path / "src"       # a copy, so the build leaves nothing in the work tree
     source.mkdir()

@@ -23,7 +23,7 @@ def test_self_test_passes_on_the_demo(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = proc.stdout
     assert report.startswith("TFSWA Studio self-test: PASSED")
-    for check in ("window", "shape", "finite", "sum", "vocals", "accompaniment"):
+    for check in ("window", "resources", "shape", "finite", "sum", "vocals", "accompaniment"):
         assert f"ok       {check}:" in report
     assert "opened with model demo-model" in report
 

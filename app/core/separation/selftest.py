@@ -16,7 +16,7 @@ import numpy as np
 from ..audio.io import load
 from ..backends.registry import load_backend
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
-from ..resources import demo_model, demo_song
+from ..resources import demo_model, demo_song, desktop_dir, desktop_entry, icon_files
 from .separate import SeparationOptions, separate_array
 
 MAX_SUM_ERROR = 0.05      # ||sum of stems - mixture|| / ||mixture|| (the demo: about 0.003)
@@ -91,9 +91,19 @@ def self_test(seconds: float = 5.0, model: Optional[Path] = None, song: Optional
     result = SelfTestResult(model=str(model), song=str(song), elapsed=elapsed,
                             backend=f"{backend.kind} {backend.precision}",
                             seconds=mixture.shape[1] / rate)
-    result.checks = check_stems(stems, mixture, backend.sources, references)
+    result.checks = [resources_check()] + check_stems(stems, mixture, backend.sources,
+                                                      references)
     progress(1.0, "self-test " + ("passed" if result.ok else "failed"))
     return result
+
+
+def resources_check() -> tuple[str, bool, str]:
+    """The icon (every PNG size) and the desktop entry are where the app looks for them."""
+    icons, entry = icon_files(), desktop_entry()
+    found = len(icons) > 1 and entry is not None
+    where = desktop_dir()
+    return ("resources", found, f"icon ({len(icons) - 1 if icons else 0} sizes) and desktop "
+            f"entry in {where}" if found else f"icon or desktop entry missing (in {where})")
 
 
 def true_stem(song: Path, name: str, rate: int, samples: int) -> Optional[np.ndarray]:
