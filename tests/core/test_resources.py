@@ -86,3 +86,11 @@ def test_self_test_checks_catch_broken_stems():
     assert {n for n, ok, _ in check_stems(good * 0.5, mix, ("a", "b")) if not ok} == {"sum"}
     swapped = check_stems(good, mix, ("a", "b"), [mix * 0.7 * -1, None])
     assert [ok for n, ok, _ in swapped if n == "a"] == [False]
+
+
+@pytest.mark.skipif(shutil.which("desktop-file-validate") is None,
+                    reason="desktop-file-validate (desktop-file-utils) not installed")
+def test_desktop_entry_passes_desktop_file_validate():
+    proc = subprocess.run(["desktop-file-validate", str(resources.desktop_entry())],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
