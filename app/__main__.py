@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-GUI_OPTIONS = ("--no-demo", "--settings")
+GUI_OPTIONS = ("--no-demo", "--settings", "--screenshot", "--self-test")
 
 
 def main_gui(argv: Optional[Sequence[str]] = None) -> int:

@@ -17,22 +17,59 @@ from typing import Any, Optional, Sequence
 from . import __version__
 from .core.jobs import Cancelled, UserError, to_jsonable
 
-# Subcommands in the order ``--help`` lists them.
-COMMANDS = ["info", "init", "separate", "songs", "train", "evaluate", "export", "quantize",
-            "memory", "benchmark"]
+# Subcommands in the order ``--help`` lists them, with the one-line help shown there. A
+# subcommand's module is imported only when it runs (``separate`` of an ONNX file needs no
+# torch; five others import it), so a slim install without PyTorch still runs the CLI.
+COMMANDS = {
+    "info": "describe a checkpoint: preset, size, audio config, stages",
+    "init": "write an untrained model bundle (to try the pipeline or to train)",
+    "separate": "separate audio files into stems",
+    "songs": "generate multi-stem songs (training / evaluation data)",
+    "train": "train a model on a folder of stems (MUSDB18 layout)",
+    "evaluate": "SDR of a model on a folder of stems, with mixture and oracle references",
+    "export": "export a checkpoint to ONNX or TorchScript, verified",
+    "quantize": "quantize a model to INT8 or FP16, the SDR cost measured",
+    "memory": "estimate training memory; gradient checkpointing and mixed precision",
+    "benchmark": "time model variants side by side (latency, throughput, memory)",
+}
+TORCH_HINT = ("needs PyTorch, which this install does not have (the slim runtime only "
+              "separates with ONNX models): install the full TFSWA Studio, or `pip install torch`")
 
 
-def get_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand named on the command line (the first argument that is not an option)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def load_command(name: str):
+    """Import ``app.commands.<name>``; a missing PyTorch becomes a UserError that says so."""
+    try:
+        return importlib.import_module(f"app.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "torch":
+            raise UserError(f"'{name}' {TORCH_HINT}") from None
+        raise
+
+
+def get_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; only the subcommand on ``argv`` is imported and gets its full options,
+    the others are listed by name and help."""
     parser = argparse.ArgumentParser(
         prog="tfswa-studio",
         description="TFSWA Studio: inspect, export, quantize, benchmark and run TFSWA-UNet "
                     "music-separation models. Without a subcommand, opens the desktop app.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"app.commands.{name}")
-        p = module.add_parser(sub)
-        p.set_defaults(_run=module.run)
+    chosen = chosen_command(argv)
+    for name, help_text in COMMANDS.items():
+        if name == chosen:
+            module = load_command(name)
+            module.add_parser(sub).set_defaults(_run=module.run)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
@@ -57,9 +94,10 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     previous = signal.signal(signal.SIGTERM, _terminate) if threading_is_main() else None
     try:
-        parser = get_parser()
+        parser = get_parser(argv)
         args = parser.parse_args(argv)
         if not getattr(args, "_run", None):
             parser.print_help()

@@ -1,4 +1,11 @@
-"""Where bundled resources live (the demo model and song ship inside the package)."""
+"""Where bundled resources live, in a source checkout, a wheel and the PyInstaller bundle alike.
+
+Run-time data (the demo model and song) ships inside the package, in ``app/resources/demo``.
+The desktop resources (icons, desktop entry, AppStream metainfo) live in the top-level
+``resources/`` folder of the source tree; a wheel and the bundle carry a copy of it as
+``app/resources/desktop`` (setup.py's build step and packaging/tfswa-studio.spec put it there),
+so :func:`desktop_dir` looks there first and falls back to the checkout's folder.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,14 @@ from typing import Optional
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
-DEMO_MODEL_NAMES = ("demo-model.safetensors", "demo-model.pt")
+# The slim runtime (no PyTorch) ships the demo model exported to ONNX instead.
+DEMO_MODEL_NAMES = ("demo-model.safetensors", "demo-model.pt", "demo-model.onnx")
+PACKAGED_DESKTOP_DIR = RESOURCES / "desktop"
+SOURCE_DESKTOP_DIR = RESOURCES.parent.parent / "resources"
+APP_ID = "org.tfswa.Studio"
+ICON_NAME = "tfswa-studio"
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
+_MARKER = Path("icons") / "hicolor" / "scalable" / "apps" / f"{ICON_NAME}.svg"
 
 
 def demo_model() -> Optional[Path]:
@@ -26,3 +40,39 @@ def demo_song() -> Optional[Path]:
         if path.exists():
             return path
     return None
+
+
+def desktop_dir() -> Optional[Path]:
+    """The folder with the icons, desktop entry and metainfo, or None when missing."""
+    for folder in (PACKAGED_DESKTOP_DIR, SOURCE_DESKTOP_DIR):
+        if (folder / _MARKER).is_file():
+            return folder
+    return None
+
+
+def icon_files() -> dict[int, Path]:
+    """The app icon's PNGs by size in pixels, plus the SVG under key 0 (empty if missing)."""
+    folder = desktop_dir()
+    if folder is None:
+        return {}
+    hicolor = folder / "icons" / "hicolor"
+    found = {0: hicolor / "scalable" / "apps" / f"{ICON_NAME}.svg"}
+    for size in ICON_SIZES:
+        png = hicolor / f"{size}x{size}" / "apps" / f"{ICON_NAME}.png"
+        if png.is_file():
+            found[size] = png
+    return found
+
+
+def desktop_entry() -> Optional[Path]:
+    """The freedesktop ``.desktop`` launcher, or None."""
+    folder = desktop_dir()
+    path = folder / f"{APP_ID}.desktop" if folder else None
+    return path if path is not None and path.is_file() else None
+
+
+def metainfo() -> Optional[Path]:
+    """The AppStream metainfo XML, or None."""
+    folder = desktop_dir()
+    path = folder / f"{APP_ID}.metainfo.xml" if folder else None
+    return path if path is not None and path.is_file() else None

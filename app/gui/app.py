@@ -22,6 +22,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--screenshot", metavar="FILE.png", type=Path,
                         help="open the window, wait until the files are loaded, save a "
                              "screenshot of it and quit (checks that the app really starts)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the window with the demo model, separate 5 s of the demo "
+                             "song, check the stems, print a report and quit (exit status 0 "
+                             "when everything works; paste the report into a bug report)")
     parser.add_argument("--settings", metavar="FILE.ini",
                         help="keep settings in this ini file instead of the user's settings "
                              "(a portable install, tests, screenshots)")
@@ -51,14 +55,25 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     if missing := missing_packages():
         print(install_hint(missing), file=sys.stderr)
         return 1
+    from .slim import run_slim, torch_available
+
+    if not torch_available():
+        return run_slim(args)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .collector import MainThreadCollector
-    from .main_window import APP_NAME, MainWindow
+    from ..core.resources import APP_ID
+    from .branding import app_icon, splash_screen
     from .settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "tfswa-studio"])
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName(APP_ID)      # Wayland matches the window to its .desktop entry
+    # The window's modules import PyTorch (seconds on a cold start): show the icon meanwhile.
+    splash = splash_screen() if args.screenshot is None else None
+    from .collector import MainThreadCollector
+    from .main_window import APP_NAME, MainWindow
+
     app.setApplicationName(APPLICATION)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationDisplayName(APP_NAME)
@@ -68,6 +83,8 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     store = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
     window = MainWindow(settings=store)
     window.show()
+    if splash is not None:
+        splash.finish(window)
     # Ctrl+C in the terminal closes the window (jobs are cancelled, settings saved); the
     # timer lets Python see the signal while Qt's event loop runs.
     signal.signal(signal.SIGINT, lambda *_: window.close())
@@ -79,6 +96,8 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
         QTimer.singleShot(0, lambda: window.open_paths(files))
     if args.screenshot is not None:
         screenshot_when_idle(window, args.screenshot)
+    if args.self_test:
+        self_test_when_idle(window)
     try:
         return int(app.exec())
     finally:
@@ -88,13 +107,11 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
 SCREENSHOT_TIMEOUT_S = 120
 
 
-def screenshot_when_idle(window, path: Path) -> None:
-    """Once no job runs (the files are loaded), save the window to ``path`` and quit; exit
-    status 0 only when the picture was written."""
+def when_idle(window, action) -> None:
+    """Call ``action(waited_too_long)`` once no job runs (the files are loaded)."""
     import time
 
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     start = time.monotonic()
     timer = QTimer(window)
@@ -104,9 +121,47 @@ def screenshot_when_idle(window, path: Path) -> None:
         if window.jobs.running() and waited < SCREENSHOT_TIMEOUT_S:
             return
         timer.stop()
-        ok = window.grab().save(str(path)) and waited < SCREENSHOT_TIMEOUT_S
-        print(f"screenshot {'saved to ' + str(path) if ok else 'failed'}", file=sys.stderr)
-        QApplication.instance().exit(0 if ok else 1)
+        action(waited >= SCREENSHOT_TIMEOUT_S)
 
     timer.timeout.connect(check)
     timer.start(500)
+
+
+def screenshot_when_idle(window, path: Path) -> None:
+    """Once no job runs (the files are loaded), save the window to ``path`` and quit; exit
+    status 0 only when the picture was written."""
+    from PySide6.QtWidgets import QApplication
+
+    def save(too_long: bool) -> None:
+        ok = window.grab().save(str(path)) and not too_long
+        print(f"screenshot {'saved to ' + str(path) if ok else 'failed'}", file=sys.stderr)
+        QApplication.instance().exit(0 if ok else 1)
+
+    when_idle(window, save)
+
+
+def self_test_when_idle(window) -> None:
+    """Once the demo is loaded, run core's self_test as a job of the window (the worker
+    thread, the jobs dock), add what the window itself showed, print the report and quit
+    with 0 (passed) or 1."""
+    from PySide6.QtWidgets import QApplication
+
+    from ..core.separation import print_report, self_test
+
+    def finish(result) -> None:
+        loaded = window.workspace.bundle
+        result.checks.insert(0, ("window", loaded is not None and window.isVisible(),
+                                 f"opened with model {loaded.name if loaded else 'none'}"))
+        QApplication.instance().exit(print_report(result))
+
+    def failed(exc: BaseException) -> None:
+        print(f"TFSWA Studio self-test: FAILED\n  error    {exc}", flush=True)
+        QApplication.instance().exit(1)
+
+    def start(too_long: bool) -> None:
+        loaded = window.workspace.bundle
+        model = loaded.path if loaded is not None and loaded.path else None
+        window.jobs.run("Self-test", self_test, {"model": model, "threads": window.threads()},
+                        on_result=finish, on_error=failed)
+
+    when_idle(window, start)

@@ -21,6 +21,7 @@ from ..core.checkpoint import CHECKPOINT_SUFFIXES, ModelBundle, load_bundle
 from ..core.info import human_count
 from ..core.userdata import is_app_export
 from ..core.workspace import Workspace
+from .branding import app_icon
 from .events import WorkspaceEvents
 from .jobs import Job, JobDock, JobManager, describe_error
 from .settings import Settings
@@ -370,7 +371,11 @@ class MainWindow(QMainWindow):
         box.setWindowTitle(f"About {APP_NAME}")
         box.setTextFormat(Qt.TextFormat.RichText)
         box.setText(about_text())
-        box.setIcon(QMessageBox.Icon.Information)
+        icon = app_icon()
+        if icon.isNull():
+            box.setIcon(QMessageBox.Icon.Information)
+        else:
+            box.setIconPixmap(icon.pixmap(64, 64))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()                      # window-modal but does not block the event loop
         return box
