@@ -78,7 +78,16 @@ def test_opening_twenty_medium_checkpoints_does_not_keep_them(qtbot, window, tmp
     real window (each loaded, described by the Model tab, seen by every tab) must leave the
     process's resident memory within two checkpoints of what it was after the first two."""
     from app.core.checkpoint import init_bundle, save_bundle
+    from app.gui.collector import MainThreadCollector
 
+    collector = MainThreadCollector()     # as in the app: garbage collected on the UI thread
+    try:
+        run_twenty(qtbot, window, tmp_path, wait_job, init_bundle, save_bundle)
+    finally:
+        collector.stop()
+
+
+def run_twenty(qtbot, window, tmp_path, wait_job, init_bundle, save_bundle) -> None:
     bundle = init_bundle("medium", seed=0)
     paths = [save_bundle(bundle, tmp_path / f"medium-{i:02d}.pt") for i in range(20)]
     size = paths[0].stat().st_size
