@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_ui_thread_only():
+    """As the app does (:class:`app.gui.collector.MainThreadCollector`): Python's automatic
+    garbage collection runs in whichever thread allocates, and a worker thread that collects
+    a Qt object deadlocks against the UI thread (Qt's connection lock against the GIL). The
+    tests collect on their own (UI) thread, after each test."""
+    enabled = gc.isenabled()
+    gc.disable()
+    yield
+    gc.collect()
+    if enabled:
+        gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_modal_dialog(monkeypatch):
+    """A modal question nobody answers would wait forever: a test that reaches one without
+    saying how to answer it (by patching it itself) fails at once instead of hanging."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def unexpected(kind):
+        def ask(parent, title, text="", *args, **kwargs):
+            raise AssertionError(f"unexpected modal QMessageBox.{kind}: {title}: {text}")
+        return ask
+
+    for kind in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, unexpected(kind))
 
 
 @pytest.fixture(autouse=True)

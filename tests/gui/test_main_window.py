@@ -183,9 +183,11 @@ def run_app_and_record(argv: list[str]) -> dict:
     and whether Separate is ready, and close the window."""
     from app.gui import app as gui_app
 
-    seen = {}
+    seen, finished = {}, []
 
     def check():
+        if finished:                  # run_gui has returned: never touch a later test's window
+            return
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
                    and w.isVisible()]
         if windows:
@@ -199,9 +201,17 @@ def run_app_and_record(argv: list[str]) -> dict:
                 return
         QTimer.singleShot(50, check)
 
+    def give_up():
+        if not finished:
+            for w in QApplication.topLevelWidgets():
+                w.close()
+
     QTimer.singleShot(0, check)
-    QTimer.singleShot(60_000, lambda: [w.close() for w in QApplication.topLevelWidgets()])
-    assert gui_app.run_gui(argv) == 0
+    QTimer.singleShot(60_000, give_up)
+    try:
+        assert gui_app.run_gui(argv) == 0
+    finally:
+        finished.append(True)
     return seen
 
 

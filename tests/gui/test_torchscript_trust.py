@@ -51,14 +51,25 @@ def test_an_untrusted_torchscript_variant_runs_only_after_yes(qtbot, loaded, son
     ("huge.pt", "oversize", "channels"),
 ])
 def test_the_gui_loader_refuses_hostile_files_like_the_cli(qtbot, window, tmp_path, wait_job,
-                                                           name, maker, problem):
+                                                           monkeypatch, name, maker, problem):
     victim = hostile.victim_file(tmp_path)
     path = tmp_path / name
     {"torchscript": lambda: hostile.hostile_torchscript(path, victim),
      "pickle": lambda: hostile.hostile_pickle(path, victim),
      "nan": lambda: hostile.nonfinite_checkpoint(path),
      "oversize": lambda: hostile.oversize_checkpoint(path, channels=[60000] * 4)}[maker]()
-    job = wait_job(window.open_checkpoint(path))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: asked.append(a[2]) or
+                        QMessageBox.StandardButton.No)
+    job = window.open_checkpoint(path)
+    if name == "model.pt":
+        # A TorchScript archive opens as an exported model only after the user agrees to run
+        # it: answered No, nothing is loaded and nothing ran.
+        assert job is None and asked and "TorchScript" in asked[0]
+        assert not window.workspace.has_model
+        assert victim.read_bytes() == hostile.VICTIM_BYTES
+        return
+    job = wait_job(job)
     assert job.state is JobState.FAILED
     assert name in window.banner.text() and problem in window.banner.text()
     assert window.workspace.bundle is None
