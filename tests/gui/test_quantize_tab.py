@@ -74,7 +74,7 @@ def test_static_int8_of_the_demo_model_draws_sensitivity_and_joins_the_separate_
     assert variant in window.workspace.variants and variant.precision == "int8"
     assert set(variant.figures["sdr"]) == {"vocals", "accompaniment"}
     separate = window.tab("Separate")
-    names = [separate.variant_combo.itemText(i) for i in range(separate.variant_combo.count())]
+    names = [separate.form.variant_combo.itemText(i) for i in range(separate.form.variant_combo.count())]
     assert variant.name in names
 
 

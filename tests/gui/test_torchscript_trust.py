@@ -20,8 +20,8 @@ def test_an_untrusted_torchscript_variant_runs_only_after_yes(qtbot, loaded, son
     victim = hostile.victim_file(tmp_path)
     program = hostile.hostile_torchscript(tmp_path / "evil-torchscript.pt", victim)
     window.workspace.add_variant(Variant("TorchScript (not ours)", "torchscript", program))
-    qtbot.waitUntil(lambda: tab.variant_combo.count() == 2, timeout=2000)
-    tab.variant_combo.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: tab.form.variant_combo.count() == 2, timeout=2000)
+    tab.form.variant_combo.setCurrentIndex(1)
 
     asked: list[str] = []
 
