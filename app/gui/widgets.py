@@ -176,7 +176,7 @@ class ChartSlot(QStackedWidget):
 
     def __init__(self, chart: QWidget, placeholder: str, parent: Optional[QWidget] = None):
         super().__init__(parent)
-        self.chart = chart
+        self.content = chart
         self.placeholder = QLabel(placeholder)
         self.placeholder.setWordWrap(True)
         self.placeholder.setTextFormat(Qt.TextFormat.RichText)

@@ -11,11 +11,12 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHeaderView, QLabel, QSplitter, QStackedWidget, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHeaderView, QSplitter, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from ....core.info import human_bytes
 from ....core.quantization import QuantizeResult, VariantFigures
+from ...widgets import ChartSlot
 
 PLACEHOLDER = ("Quantize the model to compare it here with FP32: file size, latency of one "
                "segment, and SDR per stem on songs with true stems.")
@@ -74,30 +75,24 @@ class ComparisonChart(pg.GraphicsLayoutWidget):
         self.plots["sdr"].getAxis("bottom").setTicks(ticks)
 
 
-class ResultsPanel(QStackedWidget):
+class ResultsPanel(ChartSlot):
     """``add_result(result)`` appends a variant; rows: FP32 first, then each result."""
 
     COLUMNS = ["variant", "size", "× smaller", "ms/segment", "× FP32 speed", "mask SNR dB"]
 
     def __init__(self, parent: Optional[QWidget] = None):
-        super().__init__(parent)
-        self.placeholder = QLabel(PLACEHOLDER)
-        self.placeholder.setWordWrap(True)
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setStyleSheet("color:#666; padding:18px;")
-        self.table = QTableWidget()
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.chart = ComparisonChart()
+        table, chart = QTableWidget(), ComparisonChart()
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(self.chart)
-        self.content = content = QWidget()
+        split.addWidget(table)
+        split.addWidget(chart)
+        content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
-        self.addWidget(self.placeholder)
-        self.addWidget(content)
+        super().__init__(content, PLACEHOLDER, parent)
+        self.table, self.chart = table, chart
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
         self.results: list[QuantizeResult] = []
 
     def clear(self) -> None:

@@ -13,9 +13,10 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedWidget, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ....core.quantization import LayerSensitivity
+from ...widgets import ChartSlot
 
 INT8 = "#2e86c1"
 KEPT = "#d35400"
@@ -25,16 +26,13 @@ PLACEHOLDER = ("Per-layer sensitivity appears here while it is measured: each la
                "FP32 by the fallback are marked orange; the dashed line is the SDR budget.")
 
 
-class SensitivityChart(QStackedWidget):
+class SensitivityChart(ChartSlot):
     """``add(item)`` draws a measured group; ``set_budget(db)``; ``clear()``."""
 
     def __init__(self, parent: Optional[QWidget] = None):
-        super().__init__(parent)
-        self.placeholder = QLabel(PLACEHOLDER)
-        self.placeholder.setWordWrap(True)
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setStyleSheet("color:#666; padding:18px;")
-        self.plot = pg.PlotWidget(background="w")
+        plot = pg.PlotWidget(background="w")
+        super().__init__(plot, PLACEHOLDER, parent)
+        self.plot = plot
         self.plot.setMinimumHeight(180)
         item = self.plot.getPlotItem()
         item.setTitle("SDR cost of quantizing each layer group (worst stem)", color="#222",
@@ -44,8 +42,6 @@ class SensitivityChart(QStackedWidget):
         item.setMenuEnabled(False)
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
-        self.addWidget(self.placeholder)
-        self.addWidget(self.plot)
         self.items: dict[str, LayerSensitivity] = {}
         self.budget: Optional[float] = None
         self.bars: Optional[pg.BarGraphItem] = None
