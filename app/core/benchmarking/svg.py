@@ -45,6 +45,17 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if v < 1000 else f"{v:,.0f}"
 
 
+def _x_axis(end: float, x, top: float, height: float, middle: float, unit: str,
+            grid: str) -> list[str]:
+    """Vertical grid lines with their tick labels along the bottom, and the unit under them."""
+    parts = [f'<line x1="{x(t):.1f}" y1="{top - 4}" x2="{x(t):.1f}" y2="{height - 28}" '
+             f'stroke="{grid}"/><text x="{x(t):.1f}" y="{height - 14}" {FONT} '
+             f'text-anchor="middle">{_fmt(t)}</text>' for t in _ticks(end)]
+    parts.append(f'<text x="{middle:.0f}" y="{height - 1}" {FONT} '
+                 f'text-anchor="middle">{escape(unit)}</text>')
+    return parts
+
+
 def hbar_chart(rows: Sequence[tuple[str, float, Sequence[float], str]], title: str,
                unit: str, width: int = 760) -> str:
     """One horizontal bar per row ``(label, value, whisker ends, text beside it)``."""
@@ -53,13 +64,7 @@ def hbar_chart(rows: Sequence[tuple[str, float, Sequence[float], str]], title: s
     end = nice_max(max([v for _, v, w, _ in rows] + [x for _, _, w, _ in rows for x in w] + [0]))
     span = width - left - right
     x = lambda v: left + span * (v / end)   # noqa: E731
-    body = []
-    for t in _ticks(end):
-        body.append(f'<line x1="{x(t):.1f}" y1="{top - 4}" x2="{x(t):.1f}" y2="{height - 28}" '
-                    f'stroke="#ddd"/><text x="{x(t):.1f}" y="{height - 14}" {FONT} '
-                    f'text-anchor="middle">{_fmt(t)}</text>')
-    body.append(f'<text x="{left + span / 2:.0f}" y="{height - 1}" {FONT} '
-                f'text-anchor="middle">{escape(unit)}</text>')
+    body = _x_axis(end, x, top, height, left + span / 2, unit, "#ddd")
     for i, (label, value, whiskers, text) in enumerate(rows):
         y = top + i * (bar_h + gap)
         body.append(f'<text x="{left - 6}" y="{y + 13}" {FONT} text-anchor="end">'
@@ -122,13 +127,7 @@ def box_chart(series: Sequence[tuple[str, Sequence[float]]], title: str, unit: s
     end = nice_max(max(values))
     span = width - left - right
     x = lambda v: left + span * (v / end)   # noqa: E731
-    body = []
-    for t in _ticks(end):
-        body.append(f'<line x1="{x(t):.1f}" y1="{top - 4}" x2="{x(t):.1f}" y2="{height - 28}" '
-                    f'stroke="#eee"/><text x="{x(t):.1f}" y="{height - 14}" {FONT} '
-                    f'text-anchor="middle">{_fmt(t)}</text>')
-    body.append(f'<text x="{left + span / 2:.0f}" y="{height - 1}" {FONT} '
-                f'text-anchor="middle">{escape(unit)}</text>')
+    body = _x_axis(end, x, top, height, left + span / 2, unit, "#eee")
     for i, (label, vs) in enumerate(series):
         if not len(vs):
             continue
