@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,7 +51,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from app.core.backends import OnnxRuntimeBackend
+    from app.core.benchmarking import BenchmarkVariant, benchmark_model
     from app.core.checkpoint import init_bundle
     from app.core.export import ExportOptions, export_bundle
 
@@ -72,21 +69,13 @@ def main() -> int:
     for name, path in files.items():
         print(f"{name:8s} " + "; ".join(f"{rt}: {r}" for rt, r in checker(path).items()))
 
-    backends = {n: OnnxRuntimeBackend(p, threads=args.threads) for n, p in files.items()}
-    x = np.random.default_rng(0).random((1, 2, bundle.audio.n_bins, bundle.audio.segment_frames),
-                                        dtype=np.float32)
-    times = {n: [] for n in backends}
-    for b in backends.values():
-        b.run(x)
-    for _ in range(args.runs):
-        for n, b in backends.items():
-            start = time.perf_counter()
-            b.run(x)
-            times[n].append(time.perf_counter() - start)
-    base = statistics.median(times["dynamic"])
-    for n, t in times.items():
-        med = statistics.median(t)
-        print(f"{n:8s} ONNX Runtime CPU median {med * 1000:7.1f} ms  x{base / med:.2f} of dynamic")
+    # Interleaved round-robin timing (app.core.benchmarking): a fixed file gets its own shape.
+    run = benchmark_model([BenchmarkVariant(path=p, name=n) for n, p in files.items()],
+                          runs=args.runs, warmup=1, threads=(args.threads,), memory=False)
+    p50 = {r.label: r.latency.p50 for r in run.results}
+    base = p50["dynamic"]
+    for name, ms in p50.items():
+        print(f"{name:8s} ONNX Runtime CPU median {ms:7.1f} ms  x{base / ms:.2f} of dynamic")
     print(f"load average after: {load_average():.2f}")
     return 0
 
