@@ -81,7 +81,7 @@ def quantize(app, window) -> None:
     """Static INT8 of the loaded model with the per-layer sensitivity chart."""
     tab = window.tab("Quantize")
     window.tabs.setCurrentWidget(tab)
-    job = tab.start() if hasattr(tab, "start") else tab.quantize()
+    job = tab.quantize()
     if job is not None:
         wait(app, lambda: not job.running, 1800, "the quantization")
 
