@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from interrupts import interruptible
+
 from app.cli import main
 from app.core.audio import io as audio
 from app.core.checkpoint import init_bundle, save_bundle
@@ -123,12 +125,16 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, tiny_ckpt):
 @pytest.mark.slow
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, tiny_ckpt):
     proc = subprocess.Popen([sys.executable, "-m", "app", "info", str(tiny_ckpt)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     time.sleep(0.4)                                  # while torch is still being imported
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err
-    assert proc.returncode in (130, 0)               # 0 only if it finished first
+    # 130: the app's own message; 0: it finished first; -SIGINT: the signal came before the
+    # interpreter had installed its handler (a busy machine), which prints nothing either.
+    assert proc.returncode in (130, 0, -signal.SIGINT), err
+    assert proc.returncode != 130 or "cancelled" in err
 
 
 def test_a_closed_stdout_is_not_a_traceback(tiny_ckpt):
