@@ -30,6 +30,7 @@ from torch import nn
 
 from ..checkpoint import ModelBundle
 from ..config import AudioConfig, default_audio
+from ..devices import resolve_device
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from ..model.waveform import PRECISIONS, separate_waveforms, waveform_l1
 from .checkpointing import (GradientCheckpointWrapper, disable_gradient_checkpointing,
@@ -425,12 +426,7 @@ def resolve_model(model_or_bundle, audio: Optional[AudioConfig]) -> tuple[nn.Mod
 
 
 def pick_device(device) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("no CUDA device is available here", hint="Use --device cpu (or auto).")
-    return device
+    return resolve_device(device)
 
 
 def profile_activations(model_or_bundle, precision: str = "fp32", checkpointing: bool = False,
