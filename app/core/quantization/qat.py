@@ -32,6 +32,7 @@ from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from ..training import NO_AUGMENTATION, Augmentation, TrainingSegments, optimizer_step
 from .fake_quant import prepare_qat, set_fake_quant
 from .qat_onnx import OP_TYPES, quantize_qdq, set_metadata
+from .options import QUANTIZE_OPSET
 
 DEFAULT_STEPS = 200
 DEFAULT_LR = 3e-5
@@ -269,7 +270,7 @@ def _export(model, bundle: ModelBundle, tmp: Path, partial: Path, evals, op_type
 
     fp32 = tmp / "qat-fp32.onnx"
     export_to_onnx(strip_qat(model), torch.from_numpy(evals[0]), fp32, audio=bundle.audio,
-                   verify=False, overwrite=True, threads=threads, cancel=cancel)
+                   opset_version=QUANTIZE_OPSET, verify=False, overwrite=True, threads=threads, cancel=cancel)
     cancel.check()
     paired, unpaired, _ = quantize_qdq(model, fp32, partial, evals, op_types)
     set_metadata(partial, meta)

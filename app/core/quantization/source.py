@@ -23,7 +23,7 @@ from typing import Any, Mapping, Optional
 from ..artifacts import audio_config_from
 from ..config import AudioConfig
 from ..jobs import CancelToken, ProgressFn, UserError
-from .options import DYNAMIC_OPS, STATIC_OPS
+from .options import DYNAMIC_OPS, QUANTIZE_OPSET, STATIC_OPS
 
 ONNX_SUFFIX = ".onnx"
 QUANTIZABLE = tuple(dict.fromkeys(STATIC_OPS + DYNAMIC_OPS))
@@ -62,6 +62,18 @@ def onnx_source(path: Path) -> SourceModel:
     return SourceModel(path, path, audio, meta, False)
 
 
+def erf_gelu_opset(path: Path) -> Optional[int]:
+    """The default-domain opset of an ONNX file when it is older than :data:`QUANTIZE_OPSET`
+    and spells GELU as Erf arithmetic (quantized, that runs slower); else None."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None or opset >= QUANTIZE_OPSET:
+        return None
+    return opset if any(n.op_type == "Erf" for n in proto.graph.node) else None
+
+
 def checkpoint_source(path: Path, workdir: Path, threads: Optional[int],
                       progress: ProgressFn, cancel: CancelToken) -> SourceModel:
     """Export a checkpoint to a verified FP32 ONNX in ``workdir`` (torch is imported here)."""
@@ -70,7 +82,7 @@ def checkpoint_source(path: Path, workdir: Path, threads: Optional[int],
 
     bundle = load_bundle(path)
     out = workdir / f"{path.stem}.onnx"
-    result = export_bundle(bundle, out, ExportOptions(), overwrite=True, threads=threads,
+    result = export_bundle(bundle, out, ExportOptions(opset=QUANTIZE_OPSET), overwrite=True, threads=threads,
                            progress=lambda f, m: progress(f, f"export: {m}"), cancel=cancel)
     return SourceModel(result.path, path, bundle.audio, dict(result.metadata), True)
 
