@@ -68,6 +68,7 @@ def medium(args) -> dict:
     from app.core.backends import OnnxRuntimeBackend, TorchBackend, set_torch_threads
     from app.core.checkpoint import init_bundle, save_bundle
     from app.core.export import ExportOptions, export_bundle
+    from app.core.quantization import QUANTIZE_OPSET
     from app.core.quantization.measure import interleaved_latency
     from app.core.resources import demo_song
     from app.core.separation import separate_array
@@ -76,7 +77,9 @@ def medium(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="tfswa-bench-quant-"))
     bundle = init_bundle("medium", seed=0)
     save_bundle(bundle, work / "medium.pt")
-    fp32 = export_bundle(bundle, work / "medium.onnx", ExportOptions(), threads=args.threads).path
+    # at the opset the Quantize tab exports a checkpoint with, so FP32 and INT8 share a graph
+    fp32 = export_bundle(bundle, work / "medium.onnx", ExportOptions(opset=QUANTIZE_OPSET),
+                         threads=args.threads).path
     results = quantize_all(fp32, work, args.modes, args.threads, budget_db=None,
                            eval_seconds=3.0, **FAST)
     mix = load(demo_song(), 44100)[0]

@@ -52,8 +52,8 @@ from .calibration import CalibrationReader, CalibrationSummary, load_calibration
 from .compare import LatencyComparison, ModelComparison, benchmark_quantized_model, compare_models
 from .fake_quant import FakeQuantize, fake_quantizers, prepare_qat, set_fake_quant, strip_qat
 from .measure import EvalSong, load_eval_songs
-from .options import (DYNAMIC_OPS, METHODS, MODES, SENSITIVITY, STATIC_OPS, STRATEGIES,
-                      QuantizeOptions)
+from .options import (DYNAMIC_OPS, METHODS, MODES, QUANTIZE_OPSET, SENSITIVITY, STATIC_OPS,
+                      STRATEGIES, QuantizeOptions)
 from .pipeline import (FP16_NOTE, qat_available, quantize_dynamic, quantize_fp16,
                        quantize_model, quantize_static)
 from .qat import QatResult, generate_training_songs, quantize_qat
@@ -65,9 +65,9 @@ from .source import group_of, layer_groups
 __all__ = [
     "CalibrationReader", "CalibrationSummary", "load_calibration", "LatencyComparison",
     "ModelComparison", "benchmark_quantized_model", "compare_models", "EvalSong",
-    "load_eval_songs", "DYNAMIC_OPS", "METHODS", "MODES", "SENSITIVITY", "STATIC_OPS",
-    "STRATEGIES", "QuantizeOptions", "FP16_NOTE", "qat_available", "quantize_dynamic",
-    "quantize_fp16", "quantize_model", "quantize_static", "LayerSensitivity", "QuantCheck",
+    "load_eval_songs", "DYNAMIC_OPS", "METHODS", "MODES", "QUANTIZE_OPSET", "SENSITIVITY",
+    "STATIC_OPS", "STRATEGIES", "QuantizeOptions", "FP16_NOTE", "qat_available",
+    "quantize_dynamic",    "quantize_fp16", "quantize_model", "quantize_static", "LayerSensitivity", "QuantCheck",
     "QuantizationFailed", "QuantizeResult", "VariantFigures", "group_of", "layer_groups",
     "FakeQuantize", "fake_quantizers", "prepare_qat", "set_fake_quant", "strip_qat",
     "QatResult", "generate_training_songs", "quantize_qat", "INT8_KERNELS", "OP_TYPES",
