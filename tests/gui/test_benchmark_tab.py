@@ -14,6 +14,7 @@ from PySide6.QtCore import QTimer
 from app.core.resources import demo_model
 from app.core.workspace import Variant
 from app.gui.jobs import JobState
+from guihelp import shown_height
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.slow]
 
@@ -53,6 +54,7 @@ def test_two_variants_live_then_results_and_a_saved_report(qtbot, bench, wait_jo
     assert not tab.save_button.isEnabled()
     tab.settings_panel.runs_spin.setValue(25)
     tab.settings_panel.profile_check.setChecked(True)
+    tab.window().resize(1280, 720)           # a laptop screen: results start below the fold
 
     job = tab.start()
     assert tab.stack.currentIndex() == 1 and not tab.run_button.isEnabled()
@@ -69,6 +71,9 @@ def test_two_variants_live_then_results_and_a_saved_report(qtbot, bench, wait_jo
     eager, onnx = run.results
     assert (eager.kind, onnx.kind) == ("pytorch", "onnx") and run.order == [eager.label, onnx.label]
     assert tab.results.isVisible()
+    # the page scrolled the results into sight
+    qtbot.waitUntil(lambda: shown_height(tab, tab.results) > 200)
+    assert tab.scroll_area.verticalScrollBar().value() > 0
     assert tab.results.bar_heights == pytest.approx([eager.latency.p50, onnx.latency.p50])
     assert tab.results.cell(onnx.label, "vs eager") == f"{onnx.speedup:.2f}x"
     assert tab.results.cell(onnx.label, "SDR") == "7.25 dB"

@@ -9,6 +9,7 @@ import pytest
 
 from app.core.resources import demo_model
 from app.gui.jobs import JobState
+from guihelp import shown_height
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -49,6 +50,7 @@ def test_placeholders_before_the_first_run(demo_loaded):
 def test_static_int8_of_the_demo_model_draws_sensitivity_and_joins_the_separate_tab(
         qtbot, demo_loaded, tmp_path, wait_job):
     window, tab = demo_loaded
+    window.resize(1280, 720)                 # a laptop screen: the results start below the fold
     out = _setup(tab, tmp_path)
     seen_bars = []
     job = tab.quantize()
@@ -63,6 +65,9 @@ def test_static_int8_of_the_demo_model_draws_sensitivity_and_joins_the_separate_
     assert len(tab.sensitivity_chart.bar_heights()) == len(groups) >= 10
     assert tab.sensitivity_chart.budget_line.value() == pytest.approx(0.2)
     assert tab.sensitivity_chart.kept_groups() == result.fp32_layers
+    # the page scrolled the verdict and the results into sight
+    qtbot.waitUntil(lambda: shown_height(tab, tab.results) > 150)
+    assert shown_height(tab, tab.verdict) == tab.verdict.height()
     # table: FP32 then the INT8 variant
     assert not tab.results.showing_placeholder()
     assert tab.results.table.rowCount() == 2

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
+from PySide6.QtCore import QPoint, QTimer
 from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ...core.workspace import Workspace
@@ -15,6 +17,8 @@ from ..settings import Settings
 
 if TYPE_CHECKING:
     from ..jobs import Job
+
+REVEAL_SECONDS = 1.0    # how long Tab.reveal follows the page's growth
 
 
 class WindowHooks(Protocol):
@@ -62,12 +66,30 @@ class Tab(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll_area)
         ctx.events.changed.connect(self.workspace_changed)
+        self._reveal: tuple[Optional[QWidget], float] = (None, 0.0)
+        self.scroll_area.verticalScrollBar().rangeChanged.connect(self._scroll_to_revealed)
 
     def workspace_changed(self, event: str, payload: Any) -> None:
         """Called in the UI thread for every workspace event ("bundle", "variant", ...)."""
 
     def shutdown(self) -> None:
         """The window is closing: stop players, timers. Running jobs are cancelled for you."""
+
+    def reveal(self, widget: QWidget) -> None:
+        """Scroll the page so that ``widget`` starts at the top of the view (as far as the page
+        scrolls): results that a finished job adds below the settings come into sight on a
+        small screen. The page may still grow while the new content is laid out, so for a
+        moment every change of the scroll range scrolls again."""
+        self._reveal = (widget, time.monotonic() + REVEAL_SECONDS)
+        QTimer.singleShot(0, self, self._scroll_to_revealed)
+
+    def _scroll_to_revealed(self) -> None:
+        widget, until = self._reveal
+        if widget is None or time.monotonic() > until:
+            return
+        if widget.isVisible() and self.page.isAncestorOf(widget):
+            top = widget.mapTo(self.page, QPoint(0, 0)).y()
+            self.scroll_area.verticalScrollBar().setValue(max(0, top - 6))
 
     def setting(self, key: str, default: Any = None, type_: Optional[type] = None) -> Any:
         return self.ctx.settings.value(f"tabs/{self.title}/{key}", default, type_)

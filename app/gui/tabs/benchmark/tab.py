@@ -193,6 +193,7 @@ class BenchmarkTab(SingleJobTab):
         self.progress_bar.setValue(1000)
         self.progress_bar.setFormat(f"Done in {run.seconds:.1f} s")
         self._set_verdict(verdict_html(run))
+        self.reveal(self.results)
         self.ctx.jobs.log(f"Benchmark of {len(run.results)} variants done: " + ", ".join(
             f"{r.label} {r.latency.p50:.1f} ms" for r in run.results))
 

@@ -210,6 +210,7 @@ class QuantizeTab(SingleJobTab):
         self.variant = self.ctx.workspace.add_variant(Variant(
             variant_name(result), "onnx", result.path, result.precision, variant_figures(result)))
         self._set_verdict(self._summary(result))
+        self.reveal(self.progress_bar)           # the verdict, table and charts below it
         self.ctx.jobs.log(f"Quantized {result.path} ({human_bytes(result.file_size)})")
 
     def _summary(self, r: QuantizeResult) -> str:
