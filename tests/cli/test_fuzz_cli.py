@@ -78,6 +78,7 @@ def audio_corpus(folder: Path) -> dict[str, Path]:
         "cut-header.wav": hostile.truncated(real, folder / "cut-header.wav", keep=0.0001),
         "random.wav": hostile.random_bytes(folder / "random.wav"),
         "random.m4a": hostile.random_bytes(folder / "random.m4a", seed=3),
+        "random.mp3": hostile.random_bytes(folder / "random.mp3", size=50_000, seed=5),
         "text.mp3": hostile.text_file(folder / "text.mp3"),
         "nan.wav": hostile.nonfinite_wav(folder / "nan.wav"),
         "inf.wav": hostile.nonfinite_wav(folder / "inf.wav", np.inf),
@@ -102,6 +103,9 @@ def assert_one_line_refusal(key: str, proc: subprocess.CompletedProcess, name: s
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, f"{key}: {proc.stderr}"
     assert name in errors[0], f"{key}: the message does not name the file: {errors[0]}"
+    # nothing a decoder library prints ("Note: Illegal Audio-MPEG-Header ...") before it
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("Note:")], \
+        f"{key}: {proc.stderr}"
 
 
 @pytest.fixture(scope="module")

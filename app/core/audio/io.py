@@ -9,10 +9,15 @@ channels, more than two channels are downmixed (with a warning).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import soundfile as sf
@@ -103,6 +108,37 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+_STDERR_LOCK = threading.Lock()
+DECODER_NOTE = b"Note: "
+
+
+@contextlib.contextmanager
+def decoder_notes_dropped() -> Iterator[None]:
+    """Drop what libsndfile's MP3 decoder (libmpg123) prints on the process's standard error
+    while a file is probed ("Note: Illegal Audio-MPEG-Header ...", "Note: Trying to
+    resync..."): a file that is not audio then gets only this app's message. Whatever else
+    was written meanwhile (by another thread) is written back."""
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        saved = os.dup(fd)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().splitlines(keepends=True)
+                    if not line.startswith(DECODER_NOTE)]
+            if kept:
+                with contextlib.suppress(OSError):
+                    os.write(fd, b"".join(kept))
+
+
 def _open_error(path: Path, exc: Exception) -> UserError:
     reason = str(exc).split(":")[-1].strip() or type(exc).__name__
     if "possibly a pipe" in reason or "not recognised" in reason.lower():
@@ -126,7 +162,8 @@ def probe(path: Path | str) -> AudioInfo:
     if path.is_file() and looks_like_text(path):
         raise UserError("is a text file, not audio", path)
     try:
-        info = sf.info(str(path))
+        with decoder_notes_dropped():
+            info = sf.info(str(path))
     except Exception as exc:  # libsndfile reports every failure as a RuntimeError subclass
         if not (path.is_file() and path.stat().st_size and have_av()):
             raise _open_error(path, exc) from exc
@@ -168,7 +205,8 @@ def open_samples(info: AudioInfo):
     if info.format.startswith("FFMPEG:"):
         return AvFile(info.path)
     try:
-        return sf.SoundFile(str(info.path))
+        with decoder_notes_dropped():
+            return sf.SoundFile(str(info.path))
     except Exception as exc:
         raise _open_error(info.path, exc) from exc
 
