@@ -254,6 +254,7 @@ class Trainer:
                 raise UserError(f"already holds {name}; not overwriting it", self.out,
                                 "Choose another output folder.")
         self.out.mkdir(parents=True, exist_ok=True)
+        self._share(None)           # every rank has looked before rank 0 writes anything
         self._write_options()
 
     def _write_options(self) -> None:
