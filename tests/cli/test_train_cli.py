@@ -181,3 +181,44 @@ def test_torchrun_starts_app_train_on_two_processes(data, tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert "trained by 2 processes and this run has 1" in plain.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_torchrun_job_saves_it_and_it_resumes_under_a_time_limit(data, tmp_path):
+    """Ctrl-C in the terminal reaches torchrun and both ranks: rank 0 saves the progress, the
+    process group is left, no lock stays; the job resumes on 2 processes and stops at its
+    time limit together."""
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK",
+                                                             "MASTER_ADDR", "MASTER_PORT")}
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", "-m", "app"]
+
+    def foreground():                  # what a terminal does: own process group, Ctrl-C on
+        interruptible()
+        os.setpgrp()
+
+    proc = subprocess.Popen([*command, *small_run(data, out, "--log-every", "1", "--device",
+                                                  "cpu", steps="500")],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=foreground)
+    log = out / "log.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and '"kind": "step"' not in (log.read_text() if log.exists()
+                                                               else ""):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["step"] >= 1 and state["world_size"] == 2
+    assert not (out / "train.lock").exists()
+    assert not list(out.glob(".*.partial"))
+
+    again = subprocess.run([*command, "train", "--data", str(data), "--out", str(out),
+                            "--resume", "--max-minutes", "0.3", "--json"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    assert again.returncode == 0, again.stderr[-3000:]
+    result = json.loads(again.stdout)
+    assert result["stopped"] == "time limit" and result["steps"] >= state["step"]
