@@ -174,3 +174,13 @@ def test_two_processes_equal_one_with_their_global_batch_and_resume_exactly(
         Trainer(options(data, ddp, tiny_config, batch_size=1, epochs=3, resume=True))
     assert "--nproc_per_node 2" in str(err.value)
     assert not (ddp / LOCK_NAME).exists()
+
+
+@pytest.mark.slow
+def test_two_processes_with_gradient_checkpointing_equal_one(data, tmp_path, tiny_config):
+    """Checkpointed blocks recompute their forward, all-reduces of the batch statistics
+    included, while DDP reduces gradients: still one process's step with the global batch."""
+    kw = dict(gradient_checkpointing=True, checkpoint_attention=True)
+    single = train(options(data, tmp_path / "one", tiny_config, batch_size=2, **kw))
+    torchrun(2, options(data, tmp_path / "ddp", tiny_config, batch_size=1, **kw), tmp_path)
+    assert_same_weights(weights(tmp_path / "ddp" / LAST_NAME), weights(single.last_model))
