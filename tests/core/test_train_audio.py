@@ -93,3 +93,23 @@ def test_a_non_default_audio_config_goes_from_training_to_onnx_separation(
         assert rate == 44100 and a.shape == mixture.shape
         assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(b).max())
         assert np.abs(a).max() > 0
+
+
+def test_a_memory_plan_measures_and_hands_on_the_audio_config(tiny_config):
+    from app.core.checkpoint import init_bundle
+    from app.core.config import AudioConfig
+    from app.core.memory import plan_memory
+
+    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
+    bundle = init_bundle("small", audio=AudioConfig(n_fft=256, hop_length=64,
+                                                    segment_seconds=0.5), **sizes)
+    plan = plan_memory(bundle, batches=(1, 2), modes=("baseline",), threads=1)
+    saved = plan.modes[0].training_config(2, 0.5)
+    assert (saved.n_fft, saved.hop_length, saved.subbands) == (256, 64, 4)   # the bundle's
+
+    other = AudioConfig(sample_rate=22050, n_fft=512, hop_length=220, subbands=2,
+                        segment_seconds=0.5)
+    plan = plan_memory(bundle, batches=(1, 2), modes=("baseline",), threads=1, audio=other)
+    assert plan.frames == other.segment_frames
+    saved = plan.modes[0].training_config(2, 0.5)
+    assert saved.audio() == other
