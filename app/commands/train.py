@@ -119,8 +119,7 @@ def run(args) -> int:
     options, notes = build_options(args)
     distributed = detect_distributed()
     if distributed is not None and not distributed.is_main:
-        args.json = False               # rank 0 speaks for the job
-        return run_quietly(options, distributed)
+        return run_quietly(options, distributed)        # rank 0 speaks for the job
     quiet = args.json
     for note in notes:
         print(note, file=sys.stderr)
@@ -158,8 +157,10 @@ def run(args) -> int:
     if result.best_model:
         best = ", ".join(f"{s} {v:.2f} dB" for s, v in result.best_sdr.items())
         print(f"best model (step {result.best_step}): {result.best_model}  [{best}]")
-    print(f"last model: {result.last_model}\nresume with: tfswa-studio train --data {options.data} "
-          f"--out {options.out} --resume")
+    again = f"train --data {options.data} --out {options.out} --resume"
+    print(f"last model: {result.last_model}\nresume with: " + (
+        f"tfswa-studio {again}" if distributed is None else
+        f"torchrun ... -m app {again} ({distributed.world_size} processes in all, as now)"))
     return 0
 
 

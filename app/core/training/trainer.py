@@ -304,7 +304,8 @@ class Trainer:
                 f"on the number of processes, so it cannot resume exactly",
                 self.checkpoint_path,
                 f"Resume with {saved_world} process{'es' if saved_world > 1 else ''} ("
-                + (f"torchrun --nproc_per_node {saved_world} -m app train ... --resume"
+                + (f"torchrun with {saved_world} processes in all, e.g. torchrun "
+                   f"--nproc_per_node {saved_world} -m app train ... --resume on one machine"
                    if saved_world > 1 else "tfswa-studio train ... --resume without torchrun")
                 + "), or start a new run in another folder.")
         saved = TrainOptions.from_dict(state["options"])
