@@ -105,14 +105,18 @@ def test_only_torchruns_environment_makes_a_run_distributed():
 
 def test_a_second_trainer_is_refused_while_the_first_one_lives(data, tmp_path, tiny_config):
     out = tmp_path / "run"
-    first = Trainer(options(data, out, tiny_config))
+    first = Trainer(options(data, out, tiny_config, steps_per_epoch=1, batch_size=1))
     holder = json.loads((out / LOCK_NAME).read_text())
     assert holder["pid"] == os.getpid()
     with pytest.raises(UserError, match=f"in use by another trainer \\(pid {os.getpid()}"):
-        Trainer(options(data, out, tiny_config, resume=True))
+        Trainer(options(data, out, tiny_config, steps_per_epoch=1, batch_size=1, resume=True))
     first.fit()                                              # trains, then lets the folder go
     assert not (out / LOCK_NAME).exists()
-    Trainer(options(data, out, tiny_config, resume=True, epochs=2)).fit()
+    second = Trainer(options(data, out, tiny_config, steps_per_epoch=1, batch_size=1,
+                             resume=True, epochs=2))
+    assert second.step == 1 and (out / LOCK_NAME).exists()
+    second.lock.release()
+    assert not (out / LOCK_NAME).exists()
 
 
 def test_a_lock_left_by_a_process_that_ended_is_taken_over(tmp_path):
