@@ -10,7 +10,7 @@ from ..core.config import PRESETS
 from ..core.jobs import Cancelled
 from ..core.memory import PRECISIONS, load_training_config
 from ..core.training import (CHECKPOINT_NAME, CONFIG_NAME, TrainOptions, apply_training_config,
-                             saved_options, train)
+                             detect_distributed, saved_options, train)
 from ..terminal import TerminalProgress, format_seconds, table
 
 # argparse destination -> TrainOptions field, for the options a user may give.
@@ -21,7 +21,9 @@ FIELDS = {"data": "data", "out": "out", "preset": "preset", "sources": "sources"
           "epochs": "epochs", "steps_per_epoch": "steps_per_epoch",
           "max_minutes": "max_minutes", "clip": "clip_grad", "seed": "seed",
           "threads": "threads", "precision": "precision", "remix": "remix",
-          "log_every": "log_every", "checkpoint_minutes": "checkpoint_minutes"}
+          "log_every": "log_every", "checkpoint_minutes": "checkpoint_minutes",
+          "device": "device", "sample_rate": "sample_rate", "n_fft": "n_fft",
+          "hop": "hop_length", "subbands": "subbands"}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -31,7 +33,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "lr 1e-3 x0.9 every 1.5 epochs) on DATA/{track}/{mixture,vocals,drums,bass,"
                     "other}.wav. Writes OUT/best.safetensors (best validation SDR), "
                     "OUT/last.safetensors, OUT/checkpoint.pt (resume with --resume) and "
-                    "OUT/log.jsonl (loss, lr and validation SDR).")
+                    "OUT/log.jsonl (loss, lr and validation SDR). On several GPUs or machines, "
+                    "start it with torchrun: torchrun --nproc_per_node N -m app train ... "
+                    "(--batch is then per process: each optimizer step uses N x BATCH "
+                    "segments).")
     p.add_argument("--data", required=True, help="training folder (MUSDB18 / MUSDB18-HQ layout)")
     p.add_argument("--out", required=True, help="output folder for checkpoints, models and log")
     p.add_argument("--preset", choices=list(PRESETS), help="model size (default small)")
@@ -40,8 +45,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--valid-tracks", type=int,
                    help="tracks of --data held out for validation (default 10%%, 1..10)")
     p.add_argument("--valid-seconds", type=float, help="seconds per validation track (default 12)")
-    p.add_argument("--batch", type=int, help="segments per step (default 4)")
+    p.add_argument("--batch", type=int,
+                   help="segments per step and process (default 4); under torchrun the "
+                        "global batch is N x BATCH")
     p.add_argument("--segment", type=float, help="training segment in seconds (default 3)")
+    p.add_argument("--sample-rate", type=int,
+                   help="sample rate the model works at, Hz (default 44100; audio is resampled)")
+    p.add_argument("--n-fft", type=int, help="STFT window size (default 2048)")
+    p.add_argument("--hop", type=int,
+                   help="STFT hop in samples (default 512; the paper used 441 at 44.1 kHz)")
+    p.add_argument("--subbands", type=int,
+                   help="frequency sub-bands stacked as channels (default 4)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--lr-decay", type=float, help="lr factor per decay interval (default 0.9)")
     p.add_argument("--lr-decay-epochs", type=float, help="epochs per lr decay (default 1.5)")
@@ -53,6 +67,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--clip", type=float, help="gradient-norm clipping (default 5; 0 = off)")
     p.add_argument("--seed", type=int, help="seed of the weights and the data order (default 0)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--device",
+                   help="auto, cpu, cuda, cuda:N or mps (default auto: a GPU when present); "
+                        "may change on --resume. Under torchrun each process uses the GPU "
+                        "of its local rank")
     p.add_argument("--precision", choices=list(PRECISIONS),
                    help="compute precision of the model (default fp32)")
     p.add_argument("--remix", type=float,
@@ -99,6 +117,9 @@ def run(args) -> int:
     from ..cli import print_json
 
     options, notes = build_options(args)
+    distributed = detect_distributed()
+    if distributed is not None and not distributed.is_main:
+        return run_quietly(options, distributed)        # rank 0 speaks for the job
     quiet = args.json
     for note in notes:
         print(note, file=sys.stderr)
@@ -111,7 +132,7 @@ def run(args) -> int:
             print(message, file=sys.stderr)
 
     try:
-        result = train(options, progress=bar, log=say)
+        result = train(options, progress=bar, log=say, distributed=distributed)
     except (KeyboardInterrupt, Cancelled):
         bar.done()
         if (Path(options.out) / CHECKPOINT_NAME).exists():
@@ -136,6 +157,14 @@ def run(args) -> int:
     if result.best_model:
         best = ", ".join(f"{s} {v:.2f} dB" for s, v in result.best_sdr.items())
         print(f"best model (step {result.best_step}): {result.best_model}  [{best}]")
-    print(f"last model: {result.last_model}\nresume with: tfswa-studio train --data {options.data} "
-          f"--out {options.out} --resume")
+    again = f"train --data {options.data} --out {options.out} --resume"
+    print(f"last model: {result.last_model}\nresume with: " + (
+        f"tfswa-studio {again}" if distributed is None else
+        f"torchrun ... -m app {again} ({distributed.world_size} processes in all, as now)"))
+    return 0
+
+
+def run_quietly(options: TrainOptions, distributed) -> int:
+    """A torchrun rank other than 0: train, print nothing (rank 0 reports the job)."""
+    train(options, distributed=distributed)
     return 0

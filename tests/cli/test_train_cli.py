@@ -134,3 +134,91 @@ def test_resume_from_an_empty_or_broken_checkpoint_is_one_line(data, tmp_path, c
     message = proc.stderr.strip().splitlines()[0]
     assert message.startswith(f"error: {out / 'checkpoint.pt'}: ")
     assert ("is empty (0 bytes)" if not content else "cannot be read") in message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: --device cuda works")
+def test_device_cuda_without_a_gpu_is_one_clear_line(data, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "app", *small_run(data, out, "--device", "cuda")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: no CUDA device is available here")
+    assert "Devices here: cpu" in proc.stderr and "--device cpu" in proc.stderr
+    assert not (out / "checkpoint.pt").exists() and not (out / "train.lock").exists()
+
+
+def test_an_unknown_device_is_refused_by_name(data, tmp_path, capsys):
+    assert main(small_run(data, tmp_path / "run", "--device", "tpu")) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_starts_app_train_on_two_processes(data, tmp_path):
+    """``torchrun --nproc_per_node 2 -m app train``: one job of two gloo processes on the CPU;
+    rank 0 alone prints and writes; a plain process may not resume it."""
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK",
+                                                             "MASTER_ADDR", "MASTER_PORT")}
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node", "2", "-m", "app",
+                           *small_run(data, out, "--json", "--device", "cpu", steps="1")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)                   # one result: rank 0's
+    assert result["steps"] == 1
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    start = [r for r in records if r["kind"] == "start"]
+    assert [(r["world_size"], r["global_batch"]) for r in start] == [(2, 2)]
+    meta = load_bundle(out / "last.safetensors").metadata["training"]
+    assert (meta["world_size"], meta["global_batch_size"]) == (2, 2)
+    assert not (out / "train.lock").exists()
+
+    plain = subprocess.run([sys.executable, "-m", "app", "train", "--data", str(data), "--out",
+                            str(out), "--resume", "--epochs", "2"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert "trained by 2 processes and this run has 1" in plain.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_torchrun_job_saves_it_and_it_resumes_under_a_time_limit(data, tmp_path):
+    """Ctrl-C in the terminal reaches torchrun and both ranks: rank 0 saves the progress, the
+    process group is left, no lock stays; the job resumes on 2 processes and stops at its
+    time limit together."""
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK",
+                                                             "MASTER_ADDR", "MASTER_PORT")}
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", "-m", "app"]
+
+    def foreground():                  # what a terminal does: own process group, Ctrl-C on
+        interruptible()
+        os.setpgrp()
+
+    proc = subprocess.Popen([*command, *small_run(data, out, "--log-every", "1", "--device",
+                                                  "cpu", steps="500")],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=foreground)
+    log = out / "log.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and '"kind": "step"' not in (log.read_text() if log.exists()
+                                                               else ""):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["step"] >= 1 and state["world_size"] == 2
+    assert not (out / "train.lock").exists()
+    assert not list(out.glob(".*.partial"))
+
+    again = subprocess.run([*command, "train", "--data", str(data), "--out", str(out),
+                            "--resume", "--max-minutes", "0.3", "--json"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    assert again.returncode == 0, again.stderr[-3000:]
+    result = json.loads(again.stdout)
+    assert result["stopped"] == "time limit" and result["steps"] >= state["step"]

@@ -321,7 +321,8 @@ def test_training_config_round_trip_and_the_trainer_reads_it(tmp_path):
     assert path.name == "training-config.json"
     data = json.loads(path.read_text())
     assert data == {"gradient_checkpointing": True, "checkpoint_attention": False,
-                    "batch_size": 12, "precision": "bf16", "segment_seconds": 3.0}
+                    "batch_size": 12, "precision": "bf16", "segment_seconds": 3.0,
+                    "sample_rate": 44100, "n_fft": 2048, "hop_length": 512, "subbands": 4}
     assert load_training_config(path) == config
     with pytest.raises(UserError, match="already exists"):
         save_training_config(config, path)

@@ -207,3 +207,18 @@ def test_checkpoints_are_also_saved_between_epochs(data, tmp_path, tiny_config, 
     saved_at.clear()
     train(options(data, tmp_path / "q", tiny_config, epochs=1, steps_per_epoch=4))
     assert 1 not in saved_at and 4 in saved_at              # 10 minutes: only at the epoch's end
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fp16_training_saves_cpu_tensors_and_resumes_on_the_cpu(data, tmp_path, tiny_config):
+    out = tmp_path / "gpu"
+    train(options(data, out, tiny_config, device="cuda", precision="fp16", epochs=1))
+    state = torch.load(out / CHECKPOINT_NAME, weights_only=True)
+    assert state["device"].startswith("cuda") and state["scaler"] is not None
+    assert all(v.device.type == "cpu" for v in state["model"].values())
+    records = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()]
+    assert [r["device"][:4] for r in records if r["kind"] == "start"] == ["cuda"]
+    assert load_bundle(out / LAST_NAME).metadata["training"]["device"].startswith("cuda")
+    result = train(options(data, out, tiny_config, device="cpu", precision="fp16", epochs=2,
+                           resume=True))
+    assert result.steps == 6 and np.isfinite(result.history[-1].train_loss)

@@ -122,3 +122,38 @@ def test_bad_batch_sizes_are_reported(window, memory_tab):
     assert tab.estimate() is None
     assert "batch sizes" in window.banner.text()
     assert math.isfinite(tab.setup.segment_spin.value())
+
+
+def test_the_audio_settings_are_measured_and_saved_with_the_training_config(
+        qtbot, window, memory_tab, wait_job, tmp_path, monkeypatch):
+    tab = memory_tab(AudioConfig(n_fft=256, hop_length=64, segment_seconds=0.5))
+    setup = tab.setup
+    assert [s.value() for s in setup.audio_spins] == [44100, 256, 64, 4]   # the model's own
+
+    setup.hop_spin.setValue(200)                          # more than half the window: refused
+    assert tab.estimate() is None
+    assert "hop_length 200 must be in 1..n_fft/2" in window.banner.text()
+
+    # the paper's hop of 10 ms at a lower rate, another window and two sub-bands
+    setup.rate_spin.setValue(22050)
+    setup.n_fft_spin.setValue(512)
+    setup.hop_spin.setValue(220)
+    setup.subbands_spin.setValue(2)
+    setup.batch_edit.setText("1,2")
+    job = tab.estimate()
+    wait_job(job, timeout=120_000)
+    assert job.state is JobState.DONE, job.message
+    expected = AudioConfig(sample_rate=22050, n_fft=512, hop_length=220, subbands=2,
+                           segment_seconds=0.5)
+    assert {r.frames for r in tab.results} == {expected.segment_frames}          # 51, not 345
+    assert "22050 Hz, STFT 512 / hop 220, 2 sub-bands" in tab.chart_panel.status.text()
+
+    tab.select("checkpointing", 2)
+    target = tmp_path / "out" / "training-config.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(target), "Training config (*.json)"))
+    tab.breakdown.save_button.click()
+    qtbot.waitUntil(target.exists, timeout=10_000)
+    saved = load_training_config(target)
+    assert (saved.sample_rate, saved.n_fft, saved.hop_length, saved.subbands,
+            saved.segment_seconds, saved.batch_size) == (22050, 512, 220, 2, 0.5, 2)

@@ -32,6 +32,7 @@ from ..checkpoint import ModelBundle
 from ..config import AudioConfig, default_audio
 from ..devices import resolve_device
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, no_progress
+from ..model import build_model
 from ..model.waveform import PRECISIONS, separate_waveforms, waveform_l1
 from .checkpointing import (GradientCheckpointWrapper, disable_gradient_checkpointing,
                             enable_gradient_checkpointing)
@@ -414,7 +415,12 @@ def measured_precision(precision: str, device: torch.device) -> str:
 def resolve_model(model_or_bundle, audio: Optional[AudioConfig]) -> tuple[nn.Module, AudioConfig, str]:
     if isinstance(model_or_bundle, ModelBundle):
         bundle = model_or_bundle
-        return bundle.build(), audio or bundle.audio, bundle.name
+        if audio is None or (audio.subbands, audio.sources, audio.channels) == (
+                bundle.audio.subbands, bundle.audio.sources, bundle.audio.channels):
+            return bundle.build(), audio or bundle.audio, bundle.name
+        # other sub-bands or sources change the network's inputs and outputs: the bundle's
+        # sizes built for that audio config (the weights do not matter for memory)
+        return build_model(bundle.model_config, audio), audio, bundle.name
     if isinstance(model_or_bundle, nn.Module):
         model = model_or_bundle
         if audio is None:

@@ -33,6 +33,7 @@ class ModeResult:
     static_bytes: int
     frames: int
     profile: ActivationProfile
+    audio: Optional[AudioConfig] = None      # what was measured; its settings go to training
 
     def total(self, batch: int) -> int:
         return self.static_bytes + self.profile.peak(batch, self.frames)
@@ -59,11 +60,12 @@ class ModeResult:
         return self.total(batch) <= (float(budget_gb) - float(reserve_gb)) * GiB
 
     def training_config(self, batch: int, segment_seconds: float) -> TrainingConfig:
-        """This mode's settings at ``batch``, as the trainer reads them."""
-        return TrainingConfig(gradient_checkpointing=self.checkpointing,
-                              checkpoint_attention=self.profile.checkpoint_attention,
-                              batch_size=int(batch), precision=self.precision,
-                              segment_seconds=float(segment_seconds))
+        """This mode's settings at ``batch``, as the trainer reads them, with the audio
+        config that was measured."""
+        return TrainingConfig.with_audio(
+            self.audio or AudioConfig(), gradient_checkpointing=self.checkpointing,
+            checkpoint_attention=self.profile.checkpoint_attention, batch_size=int(batch),
+            precision=self.precision, segment_seconds=float(segment_seconds))
 
 
 @dataclass
@@ -161,7 +163,7 @@ def plan_memory(model_or_bundle, batches: Sequence[int] = (1, 2, 4, 8, 16),
         estimates = [make_estimate(model, audio, profile, b, seconds, optimizer, mode)
                      for b in batches]
         result = ModeResult(mode, label, precision, ckpt, estimates, None, static, frames,
-                            profile)
+                            profile, audio)
         if budget_gb is not None:
             result.max_batch = result.max_batch_for(budget_gb, reserve_gb)
         plan.modes.append(result)

@@ -1,5 +1,7 @@
-"""The memory-related training settings the Memory tab saves and the trainer reads
-(``training-config.json``): one format, one writer, one reader.
+"""The training settings the Memory tab saves and the trainer reads
+(``training-config.json``): one format, one writer, one reader. Besides the memory-related
+settings it holds the training audio config (sample rate, STFT size and hop, sub-bands,
+segment length), which the memory estimate depends on and the trainer trains with.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from ..config import AudioConfig
 from ..files import atomic_path
 from ..jobs import UserError
 from ..model.waveform import PRECISIONS
@@ -19,13 +22,18 @@ TRAINING_CONFIG_NAME = "training-config.json"
 
 @dataclass
 class TrainingConfig:
-    """The memory-related training settings the trainer reads (``training-config.json``)."""
+    """The training settings the trainer reads (``training-config.json``): memory-related
+    ones and the audio config (same names as :class:`~app.core.config.AudioConfig`'s)."""
 
     gradient_checkpointing: bool = False
     checkpoint_attention: bool = True
     batch_size: int = 4
     precision: str = "fp32"
     segment_seconds: float = 3.0
+    sample_rate: int = AudioConfig.sample_rate
+    n_fft: int = AudioConfig.n_fft
+    hop_length: int = AudioConfig.hop_length
+    subbands: int = AudioConfig.subbands
 
     def __post_init__(self) -> None:
         problems = []
@@ -44,11 +52,35 @@ class TrainingConfig:
                                 f"(got {self.precision!r})")
             if not (math.isfinite(self.segment_seconds) and self.segment_seconds > 0):
                 problems.append(f"segment_seconds must be positive (got {self.segment_seconds})")
+            else:
+                try:
+                    self.audio()
+                except UserError as exc:
+                    problems.append(exc.message.replace("invalid audio config: ", ""))
         if problems:
             raise UserError("invalid training config: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in training_fields()}
+
+    def audio(self, sources: tuple[str, ...] = AudioConfig.sources) -> AudioConfig:
+        """The audio config these settings train with (checked against its bounds)."""
+        return AudioConfig(sample_rate=self.sample_rate, n_fft=self.n_fft,
+                           hop_length=self.hop_length, subbands=self.subbands,
+                           segment_seconds=self.segment_seconds, sources=sources)
+
+    @classmethod
+    def with_audio(cls, audio: AudioConfig, **settings: Any) -> "TrainingConfig":
+        """Settings that train with ``audio`` (its sample rate, STFT, sub-bands and, unless
+        given, segment length)."""
+        values = {name: getattr(audio, name) for name in AUDIO_FIELDS}
+        values.setdefault("segment_seconds", audio.segment_seconds)
+        values.update(settings)
+        return cls(**values)
+
+
+# The audio fields; a file written before they existed lacks them and gets the defaults.
+AUDIO_FIELDS = ("sample_rate", "n_fft", "hop_length", "subbands")
 
 
 def training_fields() -> dict[str, type]:
@@ -84,7 +116,7 @@ def load_training_config(path: Path | str) -> TrainingConfig:
         raise UserError(f"is not valid JSON (line {exc.lineno}: {exc.msg})", path) from None
     if not isinstance(raw, dict):
         raise UserError(f"must hold a JSON object, not {type(raw).__name__}", path)
-    missing = sorted(set(training_fields()) - set(raw))
+    missing = sorted(set(training_fields()) - set(raw) - set(AUDIO_FIELDS))
     unknown = sorted(set(raw) - set(training_fields()))
     if missing or unknown:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + \

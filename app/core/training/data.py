@@ -103,12 +103,18 @@ class TrainingSegments:
                 sources[i] = part
             mixture += part
 
-    def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """The items of optimizer step ``step``: ``(B, C, L)`` and ``(B, S, C, L)``."""
+    def batch(self, step: int, batch_size: int, rank: int = 0,
+              world_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Rank ``rank``'s items of optimizer step ``step``: ``(B, C, L)`` and
+        ``(B, S, C, L)``. The step's global batch is ``batch_size * world_size`` items from
+        ``step * batch_size * world_size`` on, and each rank takes its own consecutive
+        ``batch_size`` of them: together the ranks draw exactly the items one process draws
+        with a ``world_size`` times larger batch."""
         mixture = np.empty((batch_size, 2, self.length), np.float32)
         sources = np.empty((batch_size, len(self.tracks.sources), 2, self.length), np.float32)
+        first = (step * world_size + rank) * batch_size
         for i in range(batch_size):
-            self.fill(step * batch_size + i, mixture[i], sources[i])
+            self.fill(first + i, mixture[i], sources[i])
         return mixture, sources
 
 

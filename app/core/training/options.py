@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 import torch
 
-from ..config import ModelConfig, preset
+from ..config import AudioConfig, ModelConfig, preset
+from ..devices import check_device_spec
 from ..jobs import UserError, first_line
 from ..memory import TRAINING_CONFIG_NAME, TrainingConfig
 from ..model.waveform import PRECISIONS
@@ -28,7 +29,7 @@ OPTIONS_NAME = "options.json"
 CONFIG_NAME = TRAINING_CONFIG_NAME
 # Options that may change when a run is resumed; every other one must match the saved run.
 RESUME_OVERRIDES = ("epochs", "max_minutes", "threads", "log_every", "checkpoint_minutes",
-                    "resume", "config")
+                    "resume", "config", "device")
 
 
 # ----------------------------------------------------------------------------- options
@@ -45,8 +46,13 @@ class TrainOptions:
     valid_data: Optional[Path] = None
     valid_tracks: Optional[int] = None           # held out of ``data`` when no valid_data
     valid_seconds: float = 12.0                  # per validation track
-    batch_size: int = 4
+    batch_size: int = 4                          # per process: a torchrun job's global
+                                                 # batch is batch_size x world size
     segment_seconds: float = 3.0
+    sample_rate: int = AudioConfig.sample_rate   # the training audio config
+    n_fft: int = AudioConfig.n_fft
+    hop_length: int = AudioConfig.hop_length
+    subbands: int = AudioConfig.subbands
     lr: float = 1e-3
     lr_decay: float = 0.9
     lr_decay_epochs: float = 1.5
@@ -67,6 +73,7 @@ class TrainOptions:
     checkpoint_minutes: float = 10.0             # also save checkpoint.pt this often
     resume: bool = False
     config: Optional[Path] = None                # a training-config.json that was applied
+    device: str = "auto"                         # auto | cpu | cuda[:N] | mps
 
     def __post_init__(self) -> None:
         self.data = Path(self.data)
@@ -100,9 +107,20 @@ class TrainOptions:
             problems.append("gradient clipping must be >= 0 (0 turns it off)")
         if self.log_every < 1:
             problems.append("log interval must be >= 1")
+        try:
+            check_device_spec(self.device)
+        except UserError as exc:
+            problems.append(exc.message)
         if problems:
             raise UserError("invalid training options: " + "; ".join(problems))
         Augmentation(self.remix, self.gain, self.swap)
+        self.audio_config()
+
+    def audio_config(self) -> AudioConfig:
+        """The audio config of the model trained (checked against its bounds)."""
+        return AudioConfig(sample_rate=self.sample_rate, n_fft=self.n_fft,
+                           hop_length=self.hop_length, subbands=self.subbands,
+                           sources=self.sources, segment_seconds=self.segment_seconds)
 
     @property
     def augmentation(self) -> Augmentation:

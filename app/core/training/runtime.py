@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+from typing import Optional
 
 import numpy as np
 import torch
@@ -74,23 +75,38 @@ class BatchLoader:
     Batches are a pure function of the step, so prefetching changes nothing but speed.
     """
 
-    def __init__(self, dataset: TrainingSegments, batch_size: int):
+    def __init__(self, dataset: TrainingSegments, batch_size: int, rank: int = 0,
+                 world_size: int = 1, device: Optional[torch.device] = None):
         self.dataset = dataset
         self.batch_size = batch_size
+        self.rank, self.world_size = rank, world_size
+        self.device = device or torch.device("cpu")
+        self._pin = self.device.type == "cuda"
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tfswa-data")
         self._pending: dict[int, concurrent.futures.Future] = {}
 
+    def _load(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mixture, sources = self.dataset.batch(step, self.batch_size, self.rank, self.world_size)
+        mixture, sources = torch.from_numpy(mixture), torch.from_numpy(sources)
+        if self._pin:                   # page-locked: the copy to the GPU runs asynchronously
+            mixture, sources = mixture.pin_memory(), sources.pin_memory()
+        return mixture, sources
+
     def _submit(self, step: int) -> None:
         if step not in self._pending:
-            self._pending[step] = self._pool.submit(self.dataset.batch, step, self.batch_size)
+            self._pending[step] = self._pool.submit(self._load, step)
 
     def get(self, step: int, prefetch: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step ``step``'s batch on the device: ``(B, C, L)`` and ``(B, S, C, L)``."""
         self._submit(step)
         future = self._pending.pop(step)
         if prefetch:
             self._submit(step + 1)
         mixture, sources = future.result()
-        return torch.from_numpy(mixture), torch.from_numpy(sources)
+        if self.device.type == "cpu":
+            return mixture, sources
+        return (mixture.to(self.device, non_blocking=self._pin),
+                sources.to(self.device, non_blocking=self._pin))
 
     def close(self) -> None:
         for f in self._pending.values():

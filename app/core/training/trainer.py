@@ -18,8 +18,16 @@ of python, numpy and torch, and the options. Training items are a pure function 
 the step; resuming reproduces the uninterrupted run bit for bit.
 
 Files in OUT: ``checkpoint.pt`` (resume state), ``best.safetensors`` (best validation SDR),
-``last.safetensors`` (the final weights), ``log.jsonl`` (a record per logged step and per
-epoch: loss, lr, validation SDR, time), ``options.json`` (the options used).
+``last.safetensors`` (the final weights), ``log.jsonl`` (a record per session start with its
+device and world size, per logged step and per epoch: loss, lr, validation SDR, time),
+``options.json`` (the options used), ``train.lock`` (while a trainer runs in the folder).
+Checkpoints and bundles hold CPU tensors, so a run resumes on any device.
+
+Devices: the model and the batches live on ``options.device`` (CUDA: pinned host memory and
+asynchronous copies, fp16 autocast with a CUDA GradScaler, bf16 where the GPU has it). Under
+torchrun the run is distributed (:mod:`app.core.training.distributed`): DDP averages the
+gradients, each rank trains on its own shard of every step's global batch, and rank 0 alone
+validates, logs and writes files while the others wait for it.
 
 This module holds the trainer (:class:`Trainer`, :func:`train`) and its results; every name
 other code imports from it stays importable here. The parts live beside it:
@@ -46,7 +54,7 @@ import torch
 from ..audio.tracks import TrackSet, describe
 from ..backends.registry import torch_threads
 from ..checkpoint import ModelBundle, save_bundle
-from ..config import AudioConfig
+from ..devices import describe_device, supports_bf16
 from ..evaluation.metrics import median, sdr
 from ..files import atomic_path
 from ..jobs import (Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress,
@@ -55,6 +63,8 @@ from ..memory import enable_gradient_checkpointing
 from ..model import build_model, count_parameters
 from ..model.waveform import PRECISIONS, autocast_dtype, separate_waveforms, waveform_l1
 from .data import TrainingSegments, ValidationSegments
+from .distributed import DistributedInfo, RunLock, distributed_session, process_device, \
+    sync_batch_norm
 from .options import (BEST_NAME, CHECKPOINT_NAME, CONFIG_NAME, LAST_NAME, LOG_NAME, OPTIONS_NAME,
                       RESUME_OVERRIDES, STATE_FORMAT, STATE_VERSION, TrainOptions,
                       apply_training_config, option_differences, read_state, saved_options)
@@ -115,21 +125,46 @@ class TrainResult:
 class Trainer:
     """One training run: build or resume, then :meth:`fit`. See :func:`train`."""
 
-    def __init__(self, options: TrainOptions, log: Callable[[str], None] = lambda m: None):
+    def __init__(self, options: TrainOptions, log: Callable[[str], None] = lambda m: None,
+                 distributed: Optional[DistributedInfo] = None,
+                 device: Optional[torch.device] = None):
+        """``distributed``: this process's place in a torchrun job whose process group is
+        initialised (see :func:`train`); None for a single process. ``device``: where to
+        train (default: ``options.device`` resolved)."""
         options.validate()
         self.options = options
-        self.say = log
+        self.dist = distributed
+        self.rank = distributed.rank if distributed else 0
+        self.world_size = distributed.world_size if distributed else 1
+        self.is_main = self.rank == 0
+        self.say = log if self.is_main else (lambda message: None)
         self.notes: list[str] = []
         self.out = Path(options.out)
         self.checkpoint_path = self.out / CHECKPOINT_NAME
         self.log_path = self.out / LOG_NAME
-        self.audio = AudioConfig(sources=options.sources, segment_seconds=options.segment_seconds)
+        self.audio = options.audio_config()
         self.model_config = options.resolved_model_config()
+        self.device = device if device is not None else process_device(options.device,
+                                                                          distributed)
+        if options.precision == "bf16" and not supports_bf16(self.device):
+            raise UserError(f"bf16 is not supported on {describe_device(self.device).description}",
+                            hint="Use --precision fp16 or fp32.")
         cores = os.cpu_count() or 1
-        self.tuner = ThreadTuner([1, cores]) if not options.threads and cores > 1 else None
+        self.tuner = (ThreadTuner([1, cores]) if not options.threads and cores > 1
+                      and self.device.type == "cpu" and distributed is None else None)
 
         self._prepare_data()
         self._build()
+        self.lock = RunLock(self._out_folder()) if self.is_main else None
+        try:
+            self._start_or_resume()
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
+
+    def _start_or_resume(self) -> None:
+        options = self.options
         self.step = 0
         self.elapsed_before = 0.0
         self.loss_sum = 0.0
@@ -143,6 +178,7 @@ class Trainer:
             self._load_state()
         else:
             self._check_fresh_out()
+        self._log_start()
 
     # -- setup
 
@@ -157,13 +193,14 @@ class Trainer:
             tracks, valid = tracks.split(count)
         self.train_tracks, self.valid_tracks = tracks, valid
         seg = self.audio.segment_samples
+        self.global_batch = o.batch_size * self.world_size
         if o.steps_per_epoch is None:
-            covered = tracks.total_seconds / (o.batch_size * o.segment_seconds)
+            covered = tracks.total_seconds / (self.global_batch * o.segment_seconds)
             o.steps_per_epoch = max(1, int(round(covered)))
         self.steps_per_epoch = int(o.steps_per_epoch)
         self.total_steps = self.steps_per_epoch * o.epochs
         self.dataset = TrainingSegments(tracks, seg, o.seed, o.augmentation,
-                                        epoch_items=self.steps_per_epoch * o.batch_size)
+                                        epoch_items=self.steps_per_epoch * self.global_batch)
         self.validation = ValidationSegments(valid, seg, o.valid_seconds)
         self.say(f"training data: {describe(tracks)} from {o.data}; validation: "
                  f"{describe(valid)} ({self.validation.seconds:.0f} s in fixed windows)")
@@ -174,16 +211,27 @@ class Trainer:
         self.model = build_model(self.model_config, self.audio)
         if o.gradient_checkpointing or o.checkpoint_attention:
             self._enable_checkpointing()
+        self.model = self.model.to(self.device)
         if o.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.train()
+        self.net: torch.nn.Module = self.model          # what the steps run (DDP's wrapper)
+        if self.dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = sync_batch_norm(self.model, self.device)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr)
         self.scaler = None
         if o.precision == "fp16":
-            self.scaler = torch.amp.GradScaler("cpu")
+            self.scaler = torch.amp.GradScaler(self.device.type)
+        batch = (f"batch {o.batch_size} x {self.world_size} processes" if self.dist
+                 else f"batch {o.batch_size}")
         self.say(f"model: {self.model_config.preset} ({count_parameters(self.model):,} parameters), "
-                 f"sources {', '.join(o.sources)}; batch {o.batch_size} x {o.segment_seconds:g} s, "
-                 f"{self.steps_per_epoch} steps per epoch, {o.epochs} epochs, {o.precision}")
+                 f"sources {', '.join(o.sources)}; {batch} x {o.segment_seconds:g} s, "
+                 f"{self.steps_per_epoch} steps per epoch, {o.epochs} epochs, {o.precision} on "
+                 f"{describe_device(self.device).name}")
 
     def _enable_checkpointing(self) -> None:
         o = self.options
@@ -192,6 +240,10 @@ class Trainer:
             checkpoint_attention=o.checkpoint_attention, inplace=True)
         self.say(f"gradient checkpointing: blocks {o.gradient_checkpointing}, "
                  f"attention {o.checkpoint_attention}")
+
+    def _out_folder(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        return self.out
 
     def _check_fresh_out(self) -> None:
         if self.checkpoint_path.exists():
@@ -202,9 +254,12 @@ class Trainer:
                 raise UserError(f"already holds {name}; not overwriting it", self.out,
                                 "Choose another output folder.")
         self.out.mkdir(parents=True, exist_ok=True)
+        self._share(None)           # every rank has looked before rank 0 writes anything
         self._write_options()
 
     def _write_options(self) -> None:
+        if not self.is_main:
+            return
         with atomic_path(self.out / OPTIONS_NAME, overwrite=True) as tmp:
             tmp.write_text(json.dumps(self.options.to_dict(), indent=2) + "\n")
 
@@ -216,8 +271,8 @@ class Trainer:
             "options": self.options.to_dict(),
             "model_config": self.model_config.to_dict(),
             "audio_config": self.audio.to_dict(),
-            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": on_cpu(self.optimizer.state_dict()),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step,
             "loss_sum": self.loss_sum, "loss_count": self.loss_count,
@@ -226,9 +281,14 @@ class Trainer:
             "elapsed_s": self.elapsed_before + self._session_elapsed(),
             "valid_time_s": self.valid_time,
             "rng": rng_state(),
+            "world_size": self.world_size,
+            "device": describe_device(self.device).name,
         }
 
     def save_state(self) -> Path:
+        """Write ``checkpoint.pt`` (rank 0 only: every rank holds the same weights)."""
+        if not self.is_main:
+            return self.checkpoint_path
         with atomic_path(self.checkpoint_path, overwrite=True) as tmp:
             torch.save(self.state_dict(), tmp)
         self._saved_at = time.perf_counter()
@@ -236,6 +296,18 @@ class Trainer:
 
     def _load_state(self) -> None:
         state = read_state(self.checkpoint_path)
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.world_size:
+            raise UserError(
+                f"was trained by {saved_world} process{'es' if saved_world > 1 else ''} and "
+                f"this run has {self.world_size}: the global batch and the data order depend "
+                f"on the number of processes, so it cannot resume exactly",
+                self.checkpoint_path,
+                f"Resume with {saved_world} process{'es' if saved_world > 1 else ''} ("
+                + (f"torchrun with {saved_world} processes in all, e.g. torchrun "
+                   f"--nproc_per_node {saved_world} -m app train ... --resume on one machine"
+                   if saved_world > 1 else "tfswa-studio train ... --resume without torchrun")
+                + "), or start a new run in another folder.")
         saved = TrainOptions.from_dict(state["options"])
         diff = option_differences(self.options, saved)
         if diff:
@@ -256,7 +328,8 @@ class Trainer:
         self.elapsed_before = float(state["elapsed_s"])
         self.valid_time = float(state.get("valid_time_s", 0.0))
         set_rng_state(state["rng"])
-        self._trim_log(self.step)
+        if self.is_main:
+            self._trim_log(self.step)
         self._write_options()
         self.say(f"resuming at step {self.step} (epoch {self.step / self.steps_per_epoch:.2f})")
 
@@ -276,20 +349,68 @@ class Trainer:
             tmp.write_text("".join(k + "\n" for k in keep))
 
     def _log(self, record: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
         with open(self.log_path, "a") as fh:
             fh.write(json.dumps(to_jsonable(record)) + "\n")
+
+    def _log_start(self) -> None:
+        """The session's record: where it trains (the log's tail after a resume)."""
+        info = describe_device(self.device)
+        self._log({"kind": "start", "step": self.step, "device": info.name,
+                   "device_name": info.description, "world_size": self.world_size,
+                   "global_batch": self.global_batch, "precision": self.options.precision,
+                   "resumed": self.step > 0,
+                   "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
 
     # -- steps
 
     def train_step(self, mixture: torch.Tensor, sources: torch.Tensor) -> float:
         """One optimizer step on a batch; returns the loss."""
         o = self.options
-        loss = optimizer_step(self.model, self.optimizer, mixture, sources, self.audio,
+        if self.dist is not None:
+            # dropout (if any) drawn per (seed, rank, step): exact on resume with no saved
+            # RNG state of the other ranks
+            torch.manual_seed(int(np.random.SeedSequence([o.seed, self.rank, self.step])
+                                  .generate_state(1)[0]))
+        loss = optimizer_step(self.net, self.optimizer, mixture, sources, self.audio,
                               lr=lr_at(self.step, o, self.steps_per_epoch),
                               precision=o.precision, channels_last=o.channels_last,
                               clip_grad=o.clip_grad, scaler=self.scaler)
         self.step += 1
+        if self.dist is not None:             # the global batch's loss, as one process has it
+            loss = float(self._all_reduce([loss])[0]) / self.world_size
         return loss
+
+    # -- between ranks (no-ops in a single process)
+
+    def _all_reduce(self, values: list[float]) -> torch.Tensor:
+        import torch.distributed as dist
+
+        t = torch.tensor(values, dtype=torch.float64 if self.device.type == "cpu"
+                         else torch.float32, device=self.device)
+        dist.all_reduce(t)
+        return t.cpu()
+
+    def _agree(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (decisions that change the control flow)."""
+        if self.dist is None:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.broadcast(t, 0)
+        return bool(t.item())
+
+    def _share(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank; the others wait for it."""
+        if self.dist is None:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, 0)
+        return box[0]
 
     def validate(self, cancel: Optional[CancelToken] = None) -> dict[str, float]:
         """Median over validation tracks of the utterance SDR of each source."""
@@ -303,11 +424,12 @@ class Trainer:
                         cancel.check()
                     mixture, sources = self.validation.track(i)          # (W,2,L), (W,S,2,L)
                     # float32, as the model is used after training
-                    est = separate_waveforms(self.model, torch.from_numpy(mixture), self.audio,
-                                             "fp32", self.options.channels_last)
+                    est = separate_waveforms(self.model,
+                                             torch.from_numpy(mixture).to(self.device),
+                                             self.audio, "fp32", self.options.channels_last)
                     # one utterance per track: the windows side by side
                     ref = np.moveaxis(sources, 0, 1).reshape(sources.shape[1], -1, sources.shape[-1])
-                    got = np.moveaxis(est.numpy(), 0, 1).reshape(ref.shape)
+                    got = np.moveaxis(est.cpu().numpy(), 0, 1).reshape(ref.shape)
                     for name, value in zip(self.options.sources, sdr(ref, got)):
                         per_source[name].append(float(value))
         finally:
@@ -329,8 +451,12 @@ class Trainer:
             cancel: Optional[CancelToken] = None) -> TrainResult:
         """Train until the last epoch or the time limit; torch's thread count is restored
         afterwards."""
-        with torch_threads(self.options.threads):
-            return self._fit(progress or no_progress, ensure_token(cancel))
+        try:
+            with torch_threads(self.options.threads):
+                return self._fit(progress or no_progress, ensure_token(cancel))
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     def _fit(self, progress: ProgressFn, cancel: CancelToken) -> TrainResult:
         o = self.options
@@ -340,7 +466,7 @@ class Trainer:
                                                           self.history[-1].step == self.step):
             # epoch 0 (the untrained model), or an epoch whose validation was cancelled
             self._end_epoch(cancel, partial=False)
-        loader = BatchLoader(self.dataset, o.batch_size)
+        loader = BatchLoader(self.dataset, o.batch_size, self.rank, self.world_size, self.device)
         stopped = "finished"
         step_times: list[float] = []
         last_loss = float("nan")
@@ -349,7 +475,7 @@ class Trainer:
                 cancel.check()
                 # Stop early enough to validate and save within the time limit.
                 typical = float(np.median(step_times)) if step_times else 0.0
-                if self._time_left() <= self.valid_time * 1.2 + typical:
+                if self._agree(self._time_left() <= self.valid_time * 1.2 + typical):
                     stopped = "time limit"
                     break
                 last_loss, seconds = self._timed_step(loader)
@@ -365,7 +491,8 @@ class Trainer:
                     self.save_state()
                 elif time.perf_counter() - self._saved_at > o.checkpoint_minutes * 60.0:
                     self.save_state()
-                self._report(progress, start_step, last_loss)
+                if self.is_main:
+                    self._report(progress, start_step, last_loss)
             if stopped != "finished" and self.loss_count:
                 self._end_epoch(cancel, partial=True)
             self.save_state()
@@ -404,7 +531,8 @@ class Trainer:
 
     def _end_epoch(self, cancel: CancelToken, partial: bool) -> EpochRecord:
         o = self.options
-        scores = self.validate(cancel)
+        # rank 0 validates; the others wait for its scores
+        scores = self._share(self.validate(cancel) if self.is_main else None)
         score = float(np.mean([v for v in scores.values()]))
         record = EpochRecord(
             epoch=self.step / self.steps_per_epoch, step=self.step,
@@ -420,7 +548,8 @@ class Trainer:
                  + ", ".join(f"{k} {v:.2f} dB" for k, v in scores.items()))
         if score > self.best_score and self.step > 0:
             self.best_score, self.best_sdr, self.best_step = score, scores, self.step
-            save_bundle(self._bundle("best"), self.out / BEST_NAME, overwrite=True)
+            if self.is_main:
+                save_bundle(self._bundle("best"), self.out / BEST_NAME, overwrite=True)
         return record
 
     def _bundle(self, which: str) -> ModelBundle:
@@ -435,8 +564,10 @@ class Trainer:
                 "valid_tracks": [t.name for t in self.valid_tracks.tracks],
                 "steps": self.step, "epochs": round(self.step / self.steps_per_epoch, 3),
                 "steps_per_epoch": self.steps_per_epoch, "batch_size": o.batch_size,
+                "world_size": self.world_size, "global_batch_size": self.global_batch,
+                "device": describe_device(self.device).name,
                 "segment_seconds": o.segment_seconds,
-                "audio_seconds_seen": self.step * o.batch_size * o.segment_seconds,
+                "audio_seconds_seen": self.step * self.global_batch * o.segment_seconds,
                 "training_time_s": round(self.elapsed_before + self._session_elapsed(), 1),
                 "threads": o.threads or "auto", "lr": o.lr, "lr_decay": o.lr_decay,
                 "lr_decay_epochs": o.lr_decay_epochs, "clip_grad": o.clip_grad, "seed": o.seed,
@@ -455,7 +586,10 @@ class Trainer:
 
     def _finish(self, stopped: str, start_step: int, step_times: list[float]) -> TrainResult:
         o = self.options
-        last = save_bundle(self._bundle("last"), self.out / LAST_NAME, overwrite=True)
+        last = self.out / LAST_NAME
+        if self.is_main:
+            save_bundle(self._bundle("last"), last, overwrite=True)
+        self._share(None)                             # the others wait for the files
         best = self.out / BEST_NAME
         session = self._session_elapsed()
         if self.tuner is not None and self.tuner.history:
@@ -469,12 +603,33 @@ class Trainer:
             epochs=self.step / self.steps_per_epoch, stopped=stopped,
             training_time_s=self.elapsed_before + session, session_time_s=session,
             best_sdr=self.best_sdr, best_step=self.best_step, steps_per_second=sps,
-            audio_seconds_per_second=sps * o.batch_size * o.segment_seconds,
+            audio_seconds_per_second=sps * self.global_batch * o.segment_seconds,
             history=list(self.history), notes=list(self.notes))
 
 
 def train(options: TrainOptions, *, progress: Optional[ProgressFn] = None,
           cancel: Optional[CancelToken] = None,
-          log: Callable[[str], None] = lambda message: None) -> TrainResult:
-    """Train (or, with ``options.resume``, continue) a model; the job-contract entry point."""
-    return Trainer(options, log).fit(progress=progress, cancel=cancel)
+          log: Callable[[str], None] = lambda message: None,
+          distributed: Optional[DistributedInfo] = None) -> TrainResult:
+    """Train (or, with ``options.resume``, continue) a model; the job-contract entry point.
+
+    ``distributed``: this process's place in a torchrun job
+    (:func:`app.core.training.distributed.detect_distributed`); its process group is joined
+    here and left when training ends, on errors and Ctrl-C too."""
+    if distributed is None:
+        return Trainer(options, log).fit(progress=progress, cancel=cancel)
+    device = process_device(options.device, distributed)
+    with distributed_session(distributed, device):
+        trainer = Trainer(options, log, distributed, device)
+        return trainer.fit(progress=progress, cancel=cancel)
+
+
+def on_cpu(value: Any) -> Any:
+    """``value`` (nested dicts, lists, tuples) with every tensor copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(v) for v in value)
+    return value

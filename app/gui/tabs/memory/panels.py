@@ -1,8 +1,9 @@
 """The Memory tab's panels, each a widget that shows what it is given and says what the user
 did through signals; none of them starts a job or knows the tab:
 
-* :class:`SetupForm`: batch sizes, segment, precision, optimizer, GPU budget with presets,
-  Estimate / Cancel and the progress bar;
+* :class:`SetupForm`: batch sizes, segment, precision, optimizer, the training audio config
+  (sample rate, STFT window and hop, sub-bands), GPU budget with presets, Estimate / Cancel
+  and the progress bar;
 * :class:`ChartPanel`: the memory chart and the status line under it;
 * :class:`BreakdownPanel`: the batch choice, the per-mode table, the selection text,
   "Save a training config…" and how it is measured.
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGr
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
+from ....core.config import AudioConfig
 from ....core.memory import MODE_LABELS, MODES, GiB, ModeResult
 from ...memory_chart import MODE_COLORS, MemoryChart
 from ...widgets import ChartSlot, job_progress_bar
@@ -101,10 +103,38 @@ class SetupForm(QGroupBox):
         self.cancel_button.setToolTip("Stop measuring; the modes already measured stay")
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.progress_bar = job_progress_bar()
+        self._audio_spins()
         column = QVBoxLayout(self)
         column.setSpacing(6)
         column.addLayout(self._first_row())
+        column.addLayout(self._audio_row())
         column.addLayout(self._second_row())
+
+    def _audio_spins(self) -> None:
+        def spin(low: int, high: int, step: int, suffix: str, tip: str) -> QSpinBox:
+            box = QSpinBox()
+            box.setRange(low, high)
+            box.setSingleStep(step)
+            box.setSuffix(suffix)
+            box.setToolTip(tip)
+            return box
+
+        self.rate_spin = spin(8000, 384000, 100, " Hz", "Sample rate the model is trained at "
+                              "(the training audio is resampled to it)")
+        self.n_fft_spin = spin(16, 1 << 16, 256, "", "STFT window in samples (even); the "
+                               "spectrogram has n_fft / 2 + 1 frequency bins")
+        self.hop_spin = spin(1, 1 << 15, 1, "", "STFT hop in samples, at most half the window "
+                             "(the paper used 441 at 44.1 kHz: 100 frames per second)")
+        self.subbands_spin = spin(1, 64, 1, "", "Frequency sub-bands stacked as channels")
+        self.audio_spins = (self.rate_spin, self.n_fft_spin, self.hop_spin, self.subbands_spin)
+
+    def _audio_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        for label, widget in (("Sample rate:", self.rate_spin), ("STFT window:", self.n_fft_spin),
+                              ("Hop:", self.hop_spin), ("Sub-bands:", self.subbands_spin)):
+            _labelled(row, label, widget)
+        row.addStretch(1)
+        return row
 
     def _first_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -158,6 +188,19 @@ class SetupForm(QGroupBox):
         self.budget_spin.setValue(budget_gb)
         self.reserve_spin.setValue(reserve_gb)
 
+    def show_audio(self, audio: AudioConfig) -> None:
+        """Fill the segment and the audio settings from a model's audio config."""
+        self.segment_spin.setValue(audio.segment_seconds)
+        for spin, value in zip(self.audio_spins, (audio.sample_rate, audio.n_fft,
+                                                  audio.hop_length, audio.subbands)):
+            spin.setValue(value)
+
+    def audio_settings(self) -> dict:
+        """The training audio config as :class:`~app.core.config.AudioConfig` fields."""
+        return {"sample_rate": self.rate_spin.value(), "n_fft": self.n_fft_spin.value(),
+                "hop_length": self.hop_spin.value(), "subbands": self.subbands_spin.value(),
+                "segment_seconds": self.segment_spin.value()}
+
     def plan_settings(self) -> dict:
         """The measurement settings, as :func:`app.core.memory.plan_memory` keywords."""
         return {"segment_seconds": self.segment_spin.value(),
@@ -166,7 +209,7 @@ class SetupForm(QGroupBox):
 
     def set_state(self, has_model: bool, busy: bool) -> None:
         for w in (self.batch_edit, self.segment_spin, self.precision_combo,
-                  self.optimizer_combo, self.estimate_button):
+                  self.optimizer_combo, self.estimate_button, *self.audio_spins):
             w.setEnabled(has_model and not busy)
         self.cancel_button.setEnabled(busy)
 

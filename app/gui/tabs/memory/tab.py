@@ -5,14 +5,17 @@ precision buy.
 checkpointing, mixed precision, both) is measured on a real forward/backward at small sizes
 and fitted, and reaches the chart as soon as it is ready (the worker's ``yielded`` partial
 results, delivered at the worker's steady timer pace). Changing the budget moves the budget
-line and the "largest batch that fits" markers at once, from the fitted results. "Save a
-training config…" writes the selected mode and batch as ``training-config.json`` for
+line and the "largest batch that fits" markers at once, from the fitted results. The audio
+settings (sample rate, STFT window and hop, sub-bands, segment) start as the loaded model's
+and are what is measured. "Save a training config…" writes the selected mode and batch, with
+those audio settings, as ``training-config.json`` for
 ``tfswa-studio train --config``. The tab assembles the panels of
 :mod:`app.gui.tabs.memory.panels` and keeps the measured modes and the selection.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -98,7 +101,7 @@ class MemoryTab(SingleJobTab):
             self.job.cancel()
         bundle = self.ctx.workspace.bundle
         if bundle is not None:
-            self.setup.segment_spin.setValue(bundle.audio.segment_seconds)
+            self.setup.show_audio(bundle.audio)
         self._clear_results()
         self.chart_panel.status.setText(
             "Press <b>Estimate</b> to measure the loaded model's training memory in four modes."
@@ -123,8 +126,13 @@ class MemoryTab(SingleJobTab):
         except UserError as exc:
             self.ctx.window.show_error("These batch sizes cannot be read", str(exc))
             return None
+        try:
+            audio = replace(bundle.audio, **self.setup.audio_settings())
+        except UserError as exc:
+            self.ctx.window.show_error("These audio settings cannot be trained", str(exc))
+            return None
         self._save_settings()
-        self.plan_settings = self.setup.plan_settings()
+        self.plan_settings = {**self.setup.plan_settings(), "audio": audio}
         self._clear_results()
         self.chart_panel.slot.show_chart(True)      # the budget line while modes arrive
         self.progress_bar.setValue(0)
@@ -159,9 +167,12 @@ class MemoryTab(SingleJobTab):
         where = plan.device
         mixed = "" if where.startswith("cuda") or plan.mixed_precision == "bf16" else \
             " (fp16 measured as bf16 on the CPU: same sizes)"
+        audio = self.plan_settings.get("audio")
+        stft = "" if audio is None else (f" at {audio.sample_rate} Hz, STFT {audio.n_fft} / "
+                                         f"hop {audio.hop_length}, {audio.subbands} sub-bands")
         self.chart_panel.status.setText(
             f"{plan.model}: {plan.parameter_count:,} parameters, {plan.segment_seconds:g} s "
-            f"segments ({plan.frames} frames). Activations measured on {where} at 7 small "
+            f"segments ({plan.frames} frames){stft}. Activations measured on {where} at 7 small "
             f"sizes per mode; the fit reproduces them {fit_text}{mixed}.")
 
     def _failed(self, error: BaseException) -> None:
