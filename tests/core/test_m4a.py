@@ -43,7 +43,9 @@ def test_m4a_is_read_through_pyav(tmp_path):
     assert (info.sample_rate, info.channels, info.subtype) == (44100, 2, "AAC")
     audio, rate = load(path)
     assert audio.shape == (2, info.frames) and rate == 44100
-    assert abs(info.frames - 2 * 44100) <= 2048          # AAC adds at most two frames
+    # the encoder pads the last AAC frame; the container's declared length trims it (PyAV's
+    # encoder declares a few samples more than it was given)
+    assert 0 <= info.frames - 2 * 44100 <= 32
     spectrum = np.abs(np.fft.rfft(audio[0]))
     assert abs(np.argmax(spectrum) * rate / audio.shape[1] - 440) < 2
     assert np.abs(audio[1]).max() < 0.02 < np.abs(audio[0]).max()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -31,13 +32,21 @@ class AvInfo:
     subtype: str         # the codec, e.g. "AAC"
 
 
-class AvFile:
-    """A decoded audio stream read as ``(frames, channels)`` float32 blocks."""
+# An AAC stream decodes to whole frames of 1024 samples (2048 for HE-AAC): the encoder pads
+# the last one, and the container's declared duration says where the audio really ends.
+MAX_END_PADDING = 2 * 2048
 
-    def __init__(self, path: Path | str):
+
+class AvFile:
+    """A decoded audio stream read as ``(frames, channels)`` float32 blocks. ``frames`` caps
+    what is read (the exact length :func:`av_info` found)."""
+
+    def __init__(self, path: Path | str, frames: Optional[int] = None):
         import av
 
         self.path = Path(path)
+        self.limit = frames
+        self.emitted = 0
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -76,8 +85,18 @@ class AvFile:
         """Up to ``frames`` frames ``(n, channels)``; fewer only at the end."""
         while self._pending.shape[0] < frames and not self._ended:
             self._decode_more()
+        if self.limit is not None:
+            frames = max(0, min(frames, self.limit - self.emitted))
         block, self._pending = self._pending[:frames], self._pending[frames:]
+        self.emitted += block.shape[0]
         return np.ascontiguousarray(block, dtype=np.float32)
+
+    def declared_frames(self) -> Optional[int]:
+        """The stream's length as the container declares it (in samples), if it does."""
+        duration, base = self.stream.duration, self.stream.time_base
+        if not duration or base is None or duration <= 0:
+            return None
+        return int(round(float(duration * base) * self.samplerate))
 
     def close(self) -> None:
         if not self.closed:
@@ -87,12 +106,16 @@ class AvFile:
 
 def av_info(path: Path | str) -> AvInfo:
     """Describe a file PyAV can decode; its length is counted by decoding it once (a
-    compressed stream's header only estimates it, and stems must match the input)."""
+    compressed stream's header only estimates it, and stems must match the input), less the
+    encoder's padding of the last frame where the container declares the true length."""
     source = AvFile(path)
     try:
         frames = 0
         while block := source.read(1 << 16).shape[0]:
             frames += block
+        declared = source.declared_frames()
+        if declared is not None and 0 <= frames - declared <= MAX_END_PADDING:
+            frames = declared
         return AvInfo(source.samplerate, source.channels, frames,
                       "FFMPEG:" + source._container.format.name,
                       source.stream.codec_context.name.upper())

@@ -203,7 +203,7 @@ def open_samples(info: AudioInfo):
     """A reader of ``(frames, channels)`` float32 blocks: soundfile, or PyAV for what only
     FFmpeg reads."""
     if info.format.startswith("FFMPEG:"):
-        return AvFile(info.path)
+        return AvFile(info.path, info.frames)
     try:
         with decoder_notes_dropped():
             return sf.SoundFile(str(info.path))
