@@ -104,3 +104,19 @@ def test_memory_measures_on_the_cpu_when_asked(tiny_ckpt, capsys):
     assert main(["memory", str(tiny_ckpt), "--batch", "1", "--modes", "baseline",
                  "--segment", "0.25", "--device", "cpu"]) == 0
     assert "measured on cpu" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not NO_GPU or "CUDAExecutionProvider" in ort.get_available_providers(),
+                    reason="this machine has CUDA")
+def test_benchmark_cuda_without_a_gpu_times_the_cpu_variants_and_says_why(tmp_path, capsys):
+    from benchhelp import contract_onnx
+
+    onnx = contract_onnx(tmp_path / "m.onnx")
+    assert main(["benchmark", str(onnx), "--cuda", "--runs", "1", "--warmup", "0",
+                 "--no-memory", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "no CUDA variants here (PyTorch: no CUDA device is available here" in out.err
+    assert "ONNX Runtime: cannot run on cuda" in out.err
+    import json
+
+    assert [r["device"] for r in json.loads(out.out)["results"]] == ["cpu"]
