@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..core.benchmarking import (BenchmarkRun, BenchmarkSettings, BenchmarkVariant,
-                                 benchmark_model, cuda_available, cuda_kinds_for,
-                                 reproduce_command, save_report)
+                                 benchmark_model, cuda_variants, reproduce_command,
+                                 save_report, why_no_cuda_variants)
 from ..core.jobs import UserError
 from ..terminal import TerminalProgress, table
 
@@ -35,7 +35,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--no-memory", action="store_true",
                    help="skip the peak-memory measurement (a child process per variant)")
     p.add_argument("--cuda", action="store_true",
-                   help="add the CUDA variant of every file where a GPU and the provider exist")
+                   help="add the CUDA variants of every file: a checkpoint as PyTorch on CUDA "
+                        "in FP32 and FP16, an ONNX file on ONNX Runtime's CUDA provider "
+                        "(onnxruntime-gpu); those this machine cannot run are left out, saying why")
     p.add_argument("--trust-torchscript", action="store_true",
                    help="run TorchScript files (programs: only from sources you trust); "
                         "passed to the loader where it asks for trust")
@@ -76,10 +78,10 @@ def variants_from(args) -> list[BenchmarkVariant]:
             raise UserError("does not exist", path)
     items = [BenchmarkVariant(path=p, trust_torchscript=args.trust_torchscript) for p in paths]
     if args.cuda:
-        found = cuda_kinds_for(paths, cuda_available())
+        found = cuda_variants(paths)
         if not found:
-            print("note: no CUDA device or provider here: CUDA variants skipped", file=sys.stderr)
-        items += [BenchmarkVariant(path=p, device=d) for p, d in found]
+            print(f"note: no CUDA variants here ({why_no_cuda_variants()})", file=sys.stderr)
+        items += found
     return items
 
 

@@ -28,6 +28,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--oracle-power", type=float, default=2.0,
                    help="power of the oracle ratio mask |S|^p / sum |S_j|^p (default 2; 1 = IRM1)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--device", default="auto",
+                   help="where the model runs: auto (a GPU when there is one, else the CPU; the "
+                        "default), cpu, cuda, cuda:N (GPU N) or mps (Apple)")
     p.add_argument("--trust-torchscript", action="store_true",
                    help="allow a TorchScript model file this app did not export: loading "
                         "it runs the code inside it")
@@ -65,7 +68,7 @@ def run(args) -> int:
         result = evaluate(args.model, args.data, tracks=args.tracks, segment=args.segment,
                           overlap=args.overlap, metric=args.metric, subset=args.subset,
                           threads=args.threads, oracle_power=args.oracle_power,
-                          trust_torchscript=args.trust_torchscript,
+                          trust_torchscript=args.trust_torchscript, device=args.device,
                           progress=bar)
     finally:
         bar.done()

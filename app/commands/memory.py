@@ -42,7 +42,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help=f"modes to estimate (default {','.join(MODES)})")
     p.add_argument("--no-checkpoint-attention", action="store_true",
                    help="checkpoint whole blocks only, not also each attention sublayer")
-    p.add_argument("--device", default="auto", help="where to measure: auto, cpu or cuda")
+    p.add_argument("--device", default="auto",
+                   help="where to measure the activations: auto (a GPU when there is one, else "
+                        "the CPU; the default), cpu, cuda, cuda:N (GPU N) or mps (Apple)")
     p.add_argument("--save-config", metavar="PATH",
                    help="write the settings of --config-mode to a training-config.json")
     p.add_argument("--config-mode", choices=MODES,

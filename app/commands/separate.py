@@ -40,6 +40,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="NaN or infinite samples in the input: stop with the file and time "
                         "(error, the default) or replace them by silence with a warning (zero)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--device", default="auto",
+                   help="where the model runs: auto (a GPU when there is one, else the CPU; "
+                        "the default), cpu, cuda, cuda:N (GPU N) or mps (Apple); ONNX files "
+                        "run on cuda with onnxruntime-gpu")
     p.add_argument("--trust-torchscript", action="store_true",
                    help="allow a TorchScript model file this app did not export: loading "
                         "it runs the code inside it")
@@ -59,7 +63,9 @@ def run(args) -> int:
     if args.model is None and not args.json:
         print(f"model: the bundled demo model ({model})", file=sys.stderr)
     backend = load_backend(model, threads=args.threads,
-                           trust_torchscript=args.trust_torchscript)
+                           trust_torchscript=args.trust_torchscript, device=args.device)
+    if backend.device != "cpu" and not args.json:
+        print(f"device: {backend.device} ({backend.provider})", file=sys.stderr)
     if backend.trained is False:
         print(f"warning: {Path(model).name} was never trained (made by 'tfswa-studio init'): "
               "its stems will not be separated sources", file=sys.stderr)

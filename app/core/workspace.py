@@ -154,14 +154,16 @@ class Workspace:
                 and not is_app_export(variant.path))
 
     def backend_for(self, variant: Optional[Variant] = None, threads: Optional[int] = None,
-                    trust_torchscript: bool = False) -> Backend:
-        """A runnable backend for a variant (the PyTorch model when ``variant`` is None); a
-        TorchScript file loads only when trusted (see :func:`load_backend`)."""
+                    trust_torchscript: bool = False, device: Optional[str] = "cpu") -> Backend:
+        """A runnable backend for a variant (the PyTorch model when ``variant`` is None) on
+        ``device`` (see :mod:`app.core.devices`); a TorchScript file loads only when trusted
+        (see :func:`load_backend`)."""
         if variant is None or variant.kind == "pytorch":
             if self.bundle is None:
                 raise LookupError("no model is loaded")
-            return TorchBackend(self.bundle.build(), self.bundle.audio, self.bundle.path, threads)
+            return TorchBackend(self.bundle.build(), self.bundle.audio, self.bundle.path, threads,
+                                device=device)
         if variant.path is None:
             raise LookupError(f"variant {variant.name} has no file")
         trusted = trust_torchscript or variant.path.resolve() in self.trusted
-        return load_backend(variant.path, threads, trust_torchscript=trusted)
+        return load_backend(variant.path, threads, trust_torchscript=trusted, device=device)

@@ -22,6 +22,7 @@ from ..core.info import human_count
 from ..core.userdata import is_app_export
 from ..core.workspace import Workspace
 from .branding import app_icon
+from .device_choice import DeviceBox
 from .events import WorkspaceEvents
 from .jobs import Job, JobDock, JobManager, describe_error
 from .settings import Settings
@@ -125,10 +126,16 @@ class MainWindow(QMainWindow):
         self.threads_spin.setValue(self.settings.threads or default_threads())
         self.threads_spin.setToolTip("CPU threads used for inference")
         self.threads_spin.valueChanged.connect(self._threads_changed)
+        self.device_box = DeviceBox(self.settings)
         bar = self.statusBar()
         bar.addWidget(self.model_label, 1)
+        bar.addPermanentWidget(QLabel("Device:"))
+        bar.addPermanentWidget(self.device_box)
         bar.addPermanentWidget(QLabel("Threads:"))
         bar.addPermanentWidget(self.threads_spin)
+        if self.device_box.note:
+            self.jobs.log(self.device_box.note, "warning")
+            bar.showMessage(self.device_box.note, 15000)
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -195,6 +202,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ hooks for tabs
     def threads(self) -> int:
         return self.threads_spin.value()
+
+    def device(self) -> str:
+        """The device chosen in the status bar: "auto", "cpu", "cuda:N" or "mps"."""
+        return self.device_box.device
 
     def cache_dir(self, name: str) -> Path:
         if self.session_dir is None:

@@ -6,6 +6,8 @@ file in a temporary folder and never touch the user's settings. Keys:
 ``paths/<kind>``        last folder used for a kind of file ("checkpoint", "audio", "stems")
 ``recent/<kind>``       most recent files first ("checkpoint", "audio")
 ``threads``             CPU threads for inference
+``device``              where separation and memory measurement run ("auto", "cpu", "cuda:0",
+                        "mps"; see :mod:`app.core.devices`)
 ``window/geometry``, ``window/state``   the main window's size, position and docks
 Tabs keep their own values under ``tabs/<tab name>/...`` through :meth:`Settings.value`.
 """
@@ -86,6 +88,16 @@ class Settings:
     @threads.setter
     def threads(self, value: int) -> None:
         self.set_value("threads", int(value))
+
+    # -- device
+    @property
+    def device(self) -> str:
+        value = self.value("device", "auto", str)
+        return value.strip() if value and value.strip() else "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.set_value("device", str(value))
 
     # -- window
     def window_state(self) -> tuple[Optional[QByteArray], Optional[QByteArray]]:

@@ -36,14 +36,14 @@ def inspect_audio(path: Path | str, *, progress: Optional[ProgressFn] = None,
 
 def separate_for_view(*, workspace: Workspace, variant: Optional[Variant], threads: Optional[int],
                       input_path: Path, out_dir: Path, options: SeparationOptions,
-                      trust_torchscript: bool = False, progress: Optional[ProgressFn] = None,
+                      trust_torchscript: bool = False, device: str = "cpu", progress: Optional[ProgressFn] = None,
                       cancel: Optional[CancelToken] = None) -> SeparationView:
-    """Build the variant's backend, separate ``input_path`` into ``out_dir`` (WAV, 24-bit),
-    then compute the display data of every stem from the written files."""
+    """Build the variant's backend on ``device``, separate ``input_path`` into ``out_dir``
+    (WAV, 24-bit), then compute the display data of every stem from the written files."""
     progress = progress or no_progress
     cancel = ensure_token(cancel)
     progress(0.0, "preparing the model")
-    backend = workspace.backend_for(variant, threads, trust_torchscript)
+    backend = workspace.backend_for(variant, threads, trust_torchscript, device=device)
     try:
         cancel.check()
         result = separate_file(input_path, backend, out_dir, options, fmt="wav", subtype="24",

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from app.core.benchmarking import (BenchmarkSettings, BenchmarkVariant, benchmark_model,
-                                   cuda_available, cuda_kinds_for, latency_stats,
-                                   parse_profile, read_cpuinfo, save_report)
+                                   cuda_available, cuda_variants, latency_stats,
+                                   parse_profile, read_cpuinfo, save_report,
+                                   why_no_cuda_variants)
 from app.core.benchmarking.cuda import cuda_backend
 from app.core.jobs import Cancelled, CancelToken, UserError
 from benchhelp import contract_onnx, image_classifier_onnx, sleeping_backend
@@ -255,9 +256,14 @@ def test_cuda_variants_only_where_available(monkeypatch):
     import onnxruntime as ort
 
     paths = [Path("m.onnx"), Path("m.pt")]
-    assert cuda_kinds_for(paths, {"onnx": False, "pytorch": False}) == []
-    assert cuda_kinds_for(paths, {"onnx": True, "pytorch": False}) == [(paths[0], "cuda")]
-    assert cuda_kinds_for(paths, {"onnx": True, "pytorch": True}) == [(p, "cuda") for p in paths]
+    assert cuda_variants(paths, {"onnx": False, "pytorch": False}) == []
+    assert [(v.path, v.device, v.name) for v in cuda_variants(
+        paths, {"onnx": True, "pytorch": False})] == [(paths[0], "cuda", "m.onnx (CUDA)")]
+    both = cuda_variants(paths, {"onnx": True, "pytorch": True})
+    assert [(v.path, v.precision, v.name) for v in both] == [
+        (paths[0], "fp32", "m.onnx (CUDA)"), (paths[1], "fp32", "m.pt (CUDA FP32)"),
+        (paths[1], "fp16", "m.pt (CUDA FP16)")]
+    assert all(v.device == "cuda" for v in both)
     monkeypatch.setattr(ort, "get_available_providers",
                         lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert cuda_available()["onnx"] is True
@@ -265,6 +271,30 @@ def test_cuda_variants_only_where_available(monkeypatch):
     assert cuda_available()["onnx"] is False
     with pytest.raises(UserError, match="no CUDA provider"):
         cuda_backend(Path("m.onnx"))
+
+
+@pytest.mark.skipif(any(cuda_available().values()), reason="this machine has CUDA")
+def test_without_a_gpu_there_are_no_cuda_variants_and_asking_for_one_says_why(tmp_path):
+    import torch
+
+    from app.core.checkpoint import init_bundle, save_bundle
+
+    ckpt = save_bundle(init_bundle("small"), tmp_path / "m.pt")
+    onnx = contract_onnx(tmp_path / "m.onnx")
+    assert cuda_variants([ckpt, onnx]) == []
+    why = why_no_cuda_variants()
+    assert "PyTorch: no CUDA device is available here" in why
+    assert "ONNX Runtime: cannot run on cuda: this ONNX Runtime has no CUDA provider" in why
+    if torch.version.cuda is None:
+        assert "CPU-only build" in why
+    for variant, message in ((BenchmarkVariant(path=ckpt, device="cuda", precision="fp16"),
+                              "no CUDA device is available here"),
+                             (BenchmarkVariant(path=onnx, device="cuda"), "no CUDA provider")):
+        with pytest.raises(UserError) as err:
+            benchmark_model([variant], runs=1, warmup=0, memory=False)
+        text = str(err.value)
+        assert variant.path.name in text and "CUDA variant cannot run here" in text
+        assert message in text
 
 
 def test_importing_the_package_does_not_import_torch():
@@ -350,3 +380,15 @@ def test_a_torchscript_export_is_timed_as_torchscript_whichever_loader_is_asked_
     run = benchmark_model([BenchmarkVariant(ts.path, trust_torchscript=True)], runs=1, warmup=0,
                           memory=False, segments=(1.0,))
     assert run.results[0].kind == "torchscript"
+
+
+@pytest.mark.skipif(not cuda_available()["pytorch"], reason="needs a GPU")
+def test_cuda_variants_run_on_the_gpu_in_fp32_and_fp16(tmp_path):
+    from app.core.checkpoint import init_bundle, save_bundle
+
+    ckpt = save_bundle(init_bundle("small"), tmp_path / "m.pt")
+    run = benchmark_model([ckpt] + cuda_variants([ckpt]), runs=3, warmup=1, memory=False)
+    cpu, fp32, fp16 = run.results
+    assert cpu.device == "cpu" and fp32.device.startswith("cuda:")
+    assert (fp32.precision, fp16.precision) == ("fp32", "fp16")
+    assert fp32.provider == "torch-cuda" and fp32.speedup is not None

@@ -16,10 +16,13 @@ import numpy as np
 
 from ..artifacts import AUDIO_KEY, audio_config_from
 from ..config import AudioConfig
+from ..devices import check_device_spec
 from ..jobs import UserError, first_line
 from .registry import Backend, BackendLoader, default_threads, register_loader
 
 ONNX_SUFFIX = ".onnx"
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
 
 
 def session_options(threads: Optional[int] = None):
@@ -58,6 +61,42 @@ def open_session(path: Path | str, threads: Optional[int] = None, providers=None
                         ) from None
 
 
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def providers_for(device: Optional[str], path: Optional[Path] = None) -> list:
+    """ONNX Runtime's execution providers for a device name of :mod:`app.core.devices`: the
+    CPU provider for ``cpu``; the CUDA provider (``cuda:N`` -> GPU N) for ``cuda``, which needs
+    ``onnxruntime-gpu``; ``auto`` takes CUDA when this ONNX Runtime has it, else the CPU. A
+    device asked for by name that ONNX Runtime cannot use is a :class:`UserError` naming what
+    it can use."""
+    spec = check_device_spec(device)
+    if spec == "cpu":
+        return [CPU_PROVIDER]
+    here = available_providers()
+    has_cuda = CUDA_PROVIDER in here
+    if spec == "auto":
+        return [CUDA_PROVIDER, CPU_PROVIDER] if has_cuda else [CPU_PROVIDER]
+    if spec == "mps":
+        raise UserError("an ONNX model cannot run on Apple's MPS device (ONNX Runtime has no "
+                        "MPS provider)", path,
+                        "Use --device cpu (or auto) for ONNX files; a checkpoint runs on MPS.")
+    if not has_cuda:
+        raise UserError(f"cannot run on {spec}: this ONNX Runtime has no CUDA provider "
+                        f"(it has {', '.join(here)})", path,
+                        "Install onnxruntime-gpu in place of onnxruntime (with an NVIDIA "
+                        "driver and CUDA), or use --device cpu.")
+    index = int(spec.split(":")[1]) if ":" in spec else 0
+    return [(CUDA_PROVIDER, {"device_id": index}), CPU_PROVIDER]
+
+
+def provider_name(provider) -> str:
+    return provider[0] if isinstance(provider, tuple) else str(provider)
+
+
 def read_metadata(session) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
@@ -69,9 +108,22 @@ class OnnxRuntimeBackend(Backend):
     kind = "onnx"
 
     def __init__(self, path: Path | str, threads: Optional[int] = None, name: str = "",
-                 providers=None, audio: Optional[AudioConfig] = None):
+                 providers=None, audio: Optional[AudioConfig] = None,
+                 device: Optional[str] = None):
         path = Path(path)
+        if providers is None:
+            providers = providers_for(device or "cpu", path)
         session = open_session(path, threads, providers)
+        wanted = provider_name(providers[0])
+        auto = device is not None and check_device_spec(device) == "auto"
+        if wanted != CPU_PROVIDER and wanted not in session.get_providers() and not auto:
+            # ONNX Runtime falls back to the CPU on its own: fine for auto, not for a GPU
+            # the user asked for by name.
+            raise UserError(f"ONNX Runtime could not start its {wanted} (it ran "
+                            f"{', '.join(session.get_providers())} instead)", path,
+                            "Check the NVIDIA driver, the CUDA and cuDNN libraries "
+                            "onnxruntime-gpu needs and CUDA_VISIBLE_DEVICES, or use "
+                            "--device cpu.")
         meta = read_metadata(session)
         if AUDIO_KEY in meta or audio is None:
             audio = audio_config_from(meta, path)
@@ -81,6 +133,8 @@ class OnnxRuntimeBackend(Backend):
         self.metadata = meta
         self.threads = session.get_session_options().intra_op_num_threads
         self.provider = session.get_providers()[0]
+        self.device = "cuda:{}".format(_cuda_index(providers)) \
+            if self.provider == CUDA_PROVIDER else "cpu"
         inp = session.get_inputs()[0]
         self.input_name = inp.name
         self.input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
@@ -107,12 +161,19 @@ class OnnxRuntimeBackend(Backend):
         self.session = None
 
 
+def _cuda_index(providers) -> int:
+    for provider in providers:
+        if isinstance(provider, tuple) and provider[0] == CUDA_PROVIDER:
+            return int(provider[1].get("device_id", 0))
+    return 0
+
+
 def _is_onnx(path: Path) -> bool:
     return path.suffix.lower() == ONNX_SUFFIX
 
 
-def _load_onnx(path: Path, threads: Optional[int]) -> Backend:
-    return OnnxRuntimeBackend(path, threads)
+def _load_onnx(path: Path, threads: Optional[int], device: str = "cpu") -> Backend:
+    return OnnxRuntimeBackend(path, threads, device=device)
 
 
 register_loader(BackendLoader("onnx", _is_onnx, _load_onnx))

@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from ..config import AudioConfig
+from ..devices import check_device_spec
 from ..jobs import UserError
 from ..userdata import is_app_export, untrusted_torchscript
 
@@ -29,6 +30,7 @@ class Backend(ABC):
     kind: str = "abstract"       # "pytorch", "torchscript", "onnx", ...
     precision: str = "fp32"
     provider: str = "cpu"
+    device: str = "cpu"          # where it runs: "cpu", "cuda:0", "mps"
 
     def __init__(self, audio: AudioConfig, path: Optional[Path] = None, name: str = ""):
         self.audio = audio
@@ -60,9 +62,14 @@ class Backend(ABC):
     def __call__(self, mag: np.ndarray) -> np.ndarray:
         return self.run(mag)
 
+    def synchronize(self) -> None:
+        """Wait for work queued on the device (timing); ``run`` already returns host arrays,
+        so only a backend that queues work asynchronously has anything to wait for."""
+
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "precision": self.precision,
-                "provider": self.provider, "path": str(self.path) if self.path else None,
+                "provider": self.provider, "device": self.device,
+                "path": str(self.path) if self.path else None,
                 "file_size": self.file_size, "sources": list(self.sources)}
 
     def close(self) -> None:
@@ -128,7 +135,9 @@ def identity_backend(audio: AudioConfig) -> FunctionBackend:
 
 @dataclass
 class BackendLoader:
-    """``accepts(path)`` decides from the file; ``load(path, threads)`` builds the backend.
+    """``accepts(path)`` decides from the file; ``load(path, threads, device)`` builds the
+    backend on ``device`` (a checked name from :mod:`app.core.devices`: ``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``, ``mps``), or raises :class:`UserError` when it cannot run there.
 
     ``runs_code``: the file is a program (TorchScript). Such a loader is used only when the
     caller trusts the file (``trust_torchscript``) or this app exported that very file
@@ -136,7 +145,7 @@ class BackendLoader:
     """
     name: str
     accepts: Callable[[Path], bool]
-    load: Callable[[Path, Optional[int]], Backend]
+    load: Callable[[Path, Optional[int], str], Backend]
     runs_code: bool = False
     fallback: bool = False     # asked last, whatever the order loaders were registered in
 
@@ -170,8 +179,10 @@ def discover_loaders() -> list[BackendLoader]:
 
 
 def load_backend(path: Path | str, threads: Optional[int] = None, *,
-                 trust_torchscript: bool = False) -> Backend:
-    """The backend for any model file: a checkpoint bundle or an exported variant.
+                 trust_torchscript: bool = False, device: Optional[str] = "cpu") -> Backend:
+    """The backend for any model file: a checkpoint bundle or an exported variant, run on
+    ``device`` (``auto`` picks a GPU when there is one; a device asked for by name that is not
+    here is a :class:`UserError` saying what is).
 
     A checkpoint suffix (``.pt``, ``.pth``, ``.safetensors``) is read as a checkpoint,
     never run: a TorchScript file (whatever its name) is loaded only when
@@ -179,6 +190,7 @@ def load_backend(path: Path | str, threads: Optional[int] = None, *,
     """
     path = Path(path)
     check_threads(threads)
+    device = check_device_spec(device)
     if not path.exists():
         raise UserError("does not exist", path)
     if path.is_dir():
@@ -187,7 +199,7 @@ def load_backend(path: Path | str, threads: Optional[int] = None, *,
         if loader.accepts(path):
             if loader.runs_code and not (trust_torchscript or is_app_export(path)):
                 raise untrusted_torchscript(path)
-            return loader.load(path, threads)
+            return loader.load(path, threads, device)
     known = ", ".join(sorted({l.name for l in LOADERS}))
     raise UserError(f"is not a model file TFSWA Studio can run (known kinds: {known})", path)
 

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from ..artifacts import TORCHSCRIPT_EXTRA_FILE, audio_config_from
+from ..devices import resolve_device, synchronize
 from ..jobs import UserError, first_line
 from .registry import Backend, BackendLoader, register_loader, set_torch_threads
 
@@ -48,16 +49,20 @@ def read_extra(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def load_torchscript(path: Path):
+def load_torchscript(path: Path, device=None):
     """Load a TorchScript file for inference: eval mode, then
-    ``torch.jit.optimize_for_inference`` (freezing, oneDNN convolution prepacking). Export
+    ``torch.jit.optimize_for_inference`` (freezing, oneDNN convolution prepacking) on the CPU;
+    on another ``device`` (a ``torch.device``) the module is only loaded there. Export
     verification loads files through this function too, so what is verified is what runs."""
     import torch
 
+    where = device if device is not None else torch.device("cpu")
     try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        module = torch.jit.load(str(path), map_location=where).eval()
     except (RuntimeError, OSError, ValueError) as exc:
         raise UserError(f"cannot be loaded as TorchScript ({first_line(exc)})", path) from None
+    if where.type != "cpu":
+        return module
     try:
         return torch.jit.optimize_for_inference(module)
     except RuntimeError:
@@ -72,7 +77,8 @@ def torchscript_operator_counts(module) -> Counter:
 
 
 class TorchScriptBackend(Backend):
-    """A TorchScript module run by the TorchScript interpreter on the CPU.
+    """A TorchScript module run by the TorchScript interpreter on ``device`` (the CPU unless
+    asked otherwise; inputs moved there, masks back as float32 host arrays).
 
     TorchScript holds compiled model code (run by the TorchScript interpreter, not as
     Python); load such files only from sources you trust, as with any program.
@@ -81,29 +87,39 @@ class TorchScriptBackend(Backend):
     kind = "torchscript"
     provider = "torchscript-cpu"
 
-    def __init__(self, path: Path | str, threads: Optional[int] = None, name: str = ""):
+    def __init__(self, path: Path | str, threads: Optional[int] = None, name: str = "",
+                 device: Optional[str] = "cpu"):
         path = Path(path)
+        self.torch_device = resolve_device(device)
         meta = read_extra(path)
         audio = audio_config_from(meta, path)
         self.precision = meta.get("precision", "fp32")
         super().__init__(audio, path, name or f"TorchScript {self.precision.upper()}")
         self.metadata = meta
         set_torch_threads(threads)
-        self.module = load_torchscript(path)
+        cpu = self.torch_device.type == "cpu"
+        self.device = "cpu" if cpu else str(self.torch_device)
+        self.provider = f"torchscript-{self.torch_device.type}"
+        self.module = load_torchscript(path, None if cpu else self.torch_device)
 
     def run(self, mag: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(mag, dtype=np.float32))
-            return self.module(x).float().numpy()
+            if self.torch_device.type != "cpu":
+                x = x.to(self.torch_device)
+            return self.module(x).float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        synchronize(self.torch_device)
 
     def close(self) -> None:
         self.module = None
 
 
-def _load_torchscript(path: Path, threads: Optional[int]) -> Backend:
-    return TorchScriptBackend(path, threads)
+def _load_torchscript(path: Path, threads: Optional[int], device: str = "cpu") -> Backend:
+    return TorchScriptBackend(path, threads, device=device)
 
 
 register_loader(BackendLoader("torchscript", is_torchscript, _load_torchscript, runs_code=True))

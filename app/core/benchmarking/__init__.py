@@ -4,7 +4,7 @@ segment or a whole song, records the machine and library versions, profiles ONNX
 per operator, and :func:`save_report` writes JSON, CSV and a self-contained HTML report.
 Nothing here imports torch until a PyTorch variant is loaded."""
 
-from .cuda import cuda_available, cuda_kinds_for
+from .cuda import cuda_available, why_no_cuda
 from .isolated import benchmark_isolated
 from .machine import MachineInfo, describe_machine, library_versions, read_cpuinfo
 from .memory import MemoryFigures, measure_peak_memory
@@ -15,10 +15,11 @@ from .runner import (BenchmarkRun, BenchmarkSettings, Sample, VariantResult, add
 from .stats import LatencyStats, latency_stats
 from .svg import PALETTE
 from .variants import (CONTRACT, BenchmarkVariant, OnnxContract, as_variant,
-                       check_onnx_contract)
+                       check_onnx_contract, cuda_variants, why_no_cuda_variants)
 
 __all__ = [
-    "cuda_available", "cuda_kinds_for", "benchmark_isolated", "MachineInfo", "describe_machine", "library_versions",
+    "cuda_available", "cuda_variants", "why_no_cuda", "why_no_cuda_variants",
+    "benchmark_isolated", "MachineInfo", "describe_machine", "library_versions",
     "read_cpuinfo", "MemoryFigures", "measure_peak_memory", "OperatorProfile", "OperatorTime",
     "onnx_operator_profile", "parse_profile", "reproduce_command", "save_report",
     "BenchmarkRun", "BenchmarkSettings", "Sample", "VariantResult", "add_speedups",

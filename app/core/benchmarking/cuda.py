@@ -1,6 +1,9 @@
-"""CUDA variants: PyTorch on a CUDA device and ONNX Runtime's CUDA execution provider. They
-are offered only where :func:`cuda_available` finds them; on a machine without a GPU this
-code is never reached (and torch is imported only to ask)."""
+"""CUDA variants: PyTorch on a CUDA device (FP32, and FP16 autocast) and ONNX Runtime's CUDA
+execution provider. They are offered only where :func:`cuda_available` finds them, and built
+by the same device code as every other backend (:mod:`app.core.devices`,
+:class:`~app.core.backends.pytorch.TorchBackend`, the ONNX backend's ``device``), so a
+variant asked for where it cannot run gets the same message as ``--device cuda``. Torch is
+imported only to ask."""
 
 from __future__ import annotations
 
@@ -9,23 +12,22 @@ from importlib import util
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from ..backends import Backend
 from ..config import AudioConfig
 from ..jobs import UserError
 
 CUDA = "cuda"
 ORT_CUDA = "CUDAExecutionProvider"
+CUDA_PRECISIONS = ("fp32", "fp16")        # PyTorch on CUDA: float32, float16 autocast
 
 
 def torch_cuda_available() -> bool:
     if util.find_spec("torch") is None:
         return False
-    import torch
+    from ..devices import cuda_count
 
     try:
-        return bool(torch.cuda.is_available())
+        return cuda_count() > 0
     except Exception:    # a broken driver install: no CUDA, not a crash  # noqa: BLE001
         return False
 
@@ -43,61 +45,56 @@ def cuda_available() -> dict[str, bool]:
     return {"pytorch": torch_cuda_available(), "onnx": ort_cuda_available()}
 
 
-def cuda_kinds_for(paths, available: Optional[dict[str, bool]] = None) -> list[tuple[Path, str]]:
-    """(path, "cuda") for every file whose CUDA variant this machine can run: ONNX files with
-    ONNX Runtime's CUDA provider, checkpoints with PyTorch on CUDA."""
-    available = cuda_available() if available is None else available
-    out = []
-    for path in map(Path, paths):
-        onnx = path.suffix.lower() == ".onnx"
-        if (onnx and available.get("onnx")) or (not onnx and available.get("pytorch")):
-            out.append((path, CUDA))
-    return out
+def why_no_cuda(kind: str) -> str:
+    """Why the CUDA variant of ``kind`` ("pytorch" or "onnx") cannot run here ("" if it can):
+    the message ``--device cuda`` gives."""
+    try:
+        if kind == "onnx":
+            from ..backends.onnx_runtime import providers_for
+
+            if util.find_spec("onnxruntime") is None:
+                return "ONNX Runtime is not installed"
+            providers_for(CUDA)
+        else:
+            if util.find_spec("torch") is None:
+                return "PyTorch is not installed"
+            from ..devices import resolve_device
+
+            resolve_device(CUDA)
+    except UserError as exc:
+        return exc.message
+    return ""
 
 
-class TorchCudaBackend(Backend):
-    """A checkpoint's PyTorch model on the first CUDA device (float32)."""
-
-    kind = "pytorch"
-    provider = "torch-cuda"
-
-    def __init__(self, path: Path, name: str = "PyTorch FP32 (CUDA)"):
-        import torch
-
-        from ..checkpoint import load_bundle
-
-        bundle = load_bundle(path)
-        super().__init__(bundle.audio, path, name)
-        self.device = torch.device(CUDA)
-        self.model = bundle.build().eval().to(self.device)
-
-    def run(self, mag: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(mag, dtype=np.float32)).to(self.device)
-            return self.model(x).cpu().numpy()     # .cpu() waits for the device
-
-    def close(self) -> None:
-        self.model = None
+def is_onnx(path: Path) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
 
 
 def cuda_backend(path: Path, threads: Optional[int] = None, audio: Optional[AudioConfig] = None,
-                 name: str = "") -> Backend:
-    """The CUDA variant of a file; :class:`UserError` where this machine has none."""
+                 name: str = "", device: str = CUDA, precision: str = "fp32") -> Backend:
+    """The CUDA variant of a file on ``device`` (``cuda`` or ``cuda:N``): an ONNX file with
+    ONNX Runtime's CUDA provider, a checkpoint's PyTorch model in ``precision`` ("fp32", or
+    "fp16" autocast). :class:`UserError` saying why where this machine cannot run it."""
     path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        if not ort_cuda_available():
-            raise UserError("cannot run on CUDA: ONNX Runtime has no CUDA provider here", path)
+    if not device.startswith(CUDA):
+        raise UserError(f"a CUDA variant runs on cuda or cuda:N, not {device!r}", path)
+    if is_onnx(path):
         from ..backends.onnx_runtime import OnnxRuntimeBackend
 
-        backend = OnnxRuntimeBackend(path, threads, name=name, audio=audio,
-                                     providers=[ORT_CUDA, "CPUExecutionProvider"])
+        backend = OnnxRuntimeBackend(path, threads, name=name, audio=audio, device=device)
         backend.name = name or f"{backend.name} (CUDA)"
         return backend
-    if not torch_cuda_available():
-        raise UserError("cannot run on CUDA: PyTorch finds no CUDA device here", path)
-    return TorchCudaBackend(path, name or "PyTorch FP32 (CUDA)")
+    from ..backends.pytorch import TorchBackend
+    from ..checkpoint import load_bundle
+    from ..devices import resolve_device
+
+    where = resolve_device(device)          # no GPU: the message before the file is read
+    bundle = load_bundle(path)
+    backend = TorchBackend(bundle.build(), bundle.audio, path, threads,
+                           name=name or f"PyTorch {precision.upper()} (CUDA)", device=where,
+                           precision=precision)
+    backend.metadata = dict(bundle.metadata)
+    return backend
 
 
 def torch_loaded() -> bool:

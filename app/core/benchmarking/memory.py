@@ -76,6 +76,7 @@ def child_main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
     parser.add_argument("--trust-torchscript", action="store_true")
     args = parser.parse_args(argv)
     import numpy as np
@@ -86,6 +87,7 @@ def child_main(argv: Optional[Sequence[str]] = None) -> int:
     _import_runtime(path)
     baseline = _rss()
     opened = open_variant(BenchmarkVariant(path=path, device=args.device,
+                                           precision=args.precision,
                                            trust_torchscript=args.trust_torchscript),
                           args.threads)
     loaded = _rss()
@@ -99,12 +101,13 @@ def child_main(argv: Optional[Sequence[str]] = None) -> int:
 
 def measure_peak_memory(path: Path, shape: Sequence[int], threads: Optional[int] = None,
                         device: str = "cpu", trust_torchscript: bool = False, runs: int = 2, *,
-                        cancel: Optional[CancelToken] = None,
+                        precision: str = "fp32", cancel: Optional[CancelToken] = None,
                         timeout: float = 600.0) -> MemoryFigures:
     """Run the child for one file; Cancel kills it at once."""
     cancel = ensure_token(cancel)
     cmd = [sys.executable, "-m", "app.core.benchmarking.memory", str(path),
-           "--shape", ",".join(map(str, shape)), "--runs", str(runs), "--device", device]
+           "--shape", ",".join(map(str, shape)), "--runs", str(runs), "--device", device,
+           "--precision", precision]
     if threads:
         cmd += ["--threads", str(threads)]
     if trust_torchscript:

@@ -112,6 +112,7 @@ class VariantResult:
     speedup: Optional[float] = None     # eager PyTorch's p50 over this p50, same settings
     profile: Optional[OperatorProfile] = None
     notes: list[str] = field(default_factory=list)
+    device: str = "cpu"        # where it ran: "cpu", "cuda:0"
 
     @property
     def sdr(self) -> Optional[float]:
@@ -211,8 +212,10 @@ class _Block:
     def run_once(self, i: int, cancel: CancelToken) -> float:
         backend = self.opened[i].backend
         if self.settings.song is None:
+            backend.synchronize()       # a GPU starts idle: nothing queued is timed with it
             start = time.perf_counter()
             backend.run(self.inputs[i])
+            backend.synchronize()       # and what it queued is (run returns host arrays)
             return time.perf_counter() - start
         options = SeparationOptions(segment=self.segment)
         start = time.perf_counter()
@@ -245,7 +248,8 @@ class _Block:
             samples_ms=[t * 1000.0 for t in self.times[i]],
             throughput=segments / p50_s if p50_s > 0 else 0.0,
             x_realtime=seconds / p50_s if p50_s > 0 else 0.0,
-            metadata=dict(o.metadata), figures=dict(o.variant.figures), notes=list(o.notes))
+            metadata=dict(o.metadata), figures=dict(o.variant.figures), notes=list(o.notes),
+            device=getattr(backend, "device", "cpu"))
 
 
 def _time_block(block: _Block, machine: MachineInfo, first_index: int, order: list[str],
@@ -286,7 +290,7 @@ def _extras(block: _Block, results: Sequence[VariantResult], step: Callable[[str
             step(f"memory: {r.label}")
             mem = measure_peak_memory(Path(o.variant.path), shape, block.threads,
                                       o.variant.device, o.variant.trust_torchscript,
-                                      cancel=cancel)
+                                      precision=o.variant.precision, cancel=cancel)
             r.peak_rss_bytes = mem.peak_bytes
             r.peak_rss_above_baseline = mem.model_and_run_bytes
         if settings.profile and r.kind == "onnx" and r.path and settings.song is None:

@@ -20,7 +20,7 @@ from ..artifacts import AUDIO_KEY, INPUT_NAME, MODEL_KEY, OUTPUT_NAME
 from ..backends import Backend, load_backend
 from ..config import AudioConfig
 from ..jobs import UserError
-from .cuda import CUDA, cuda_backend
+from .cuda import CUDA, CUDA_PRECISIONS, cuda_available, cuda_backend, is_onnx, why_no_cuda
 
 CONTRACT = f"{INPUT_NAME} (B, 2, F, T) -> {OUTPUT_NAME} (B, S, 2, F, T)"
 FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
@@ -34,7 +34,8 @@ class BenchmarkVariant:
     path: Optional[Path] = None
     name: str = ""
     figures: dict[str, Any] = field(default_factory=dict)   # measured elsewhere, e.g. SDR
-    device: str = "cpu"                                       # "cpu" or "cuda"
+    device: str = "cpu"                                       # "cpu", "cuda" or "cuda:N"
+    precision: str = "fp32"         # a checkpoint on CUDA: "fp32" or "fp16" (autocast)
     trust_torchscript: bool = False
     loader: Optional[Callable[[Optional[int]], Backend]] = None
     backend: Optional[Backend] = None
@@ -46,6 +47,37 @@ class BenchmarkVariant:
         if self.backend is not None:
             return self.backend.name
         return Path(self.path).name if self.path is not None else "model"
+
+
+def is_cuda(variant: BenchmarkVariant) -> bool:
+    return variant.device.startswith(CUDA)
+
+
+def cuda_variants(paths: Sequence[Path | str],
+                  available: Optional[dict[str, bool]] = None) -> list[BenchmarkVariant]:
+    """The CUDA variants of ``paths`` this machine can run, in the order of the files: an ONNX
+    file on ONNX Runtime's CUDA provider (when ``onnxruntime-gpu`` provides it), a checkpoint
+    as PyTorch on CUDA in FP32 and in FP16 autocast (when PyTorch sees a GPU). Without a GPU
+    the list is empty; :func:`why_no_cuda_variants` says why."""
+    from ..checkpoint import CHECKPOINT_SUFFIXES
+
+    available = cuda_available() if available is None else available
+    out = []
+    for path in map(Path, paths):
+        if is_onnx(path):
+            if available.get("onnx"):
+                out.append(BenchmarkVariant(path=path, name=f"{path.name} (CUDA)", device=CUDA))
+        elif path.suffix.lower() in CHECKPOINT_SUFFIXES and available.get("pytorch"):
+            out += [BenchmarkVariant(path=path, name=f"{path.name} (CUDA {p.upper()})",
+                                     device=CUDA, precision=p) for p in CUDA_PRECISIONS]
+    return out
+
+
+def why_no_cuda_variants() -> str:
+    """One line for a user who asked for CUDA variants where there are none."""
+    reasons = [f"{who}: {why}" for who, why in (("PyTorch", why_no_cuda("pytorch")),
+                                                ("ONNX Runtime", why_no_cuda("onnx"))) if why]
+    return "; ".join(reasons)
 
 
 def as_variant(item: Any) -> BenchmarkVariant:
@@ -171,25 +203,32 @@ def _load_file(variant: BenchmarkVariant, threads: Optional[int]) -> tuple[Backe
         fixed = {axis: dim for axis, dim in enumerate(contract.inputs[0][2])
                  if axis in (0, 3) and isinstance(dim, int)}
         name = variant.name or ("" if contract.has_audio_config else f"{path.stem} (ONNX)")
-        if variant.device == CUDA:
-            return cuda_backend(path, threads, audio=audio, name=name), notes, fixed
+        if is_cuda(variant):
+            return (cuda_backend(path, threads, audio=audio, name=name, device=variant.device),
+                    notes, fixed)
         from ..backends.onnx_runtime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, threads, name=name, audio=audio), notes, fixed
-    if variant.device == CUDA:
-        return cuda_backend(path, threads), notes, fixed
+    if is_cuda(variant):
+        return (cuda_backend(path, threads, name=variant.name, device=variant.device,
+                             precision=variant.precision), notes, fixed)
     return (load_backend(path, threads, trust_torchscript=variant.trust_torchscript), notes,
             fixed)
 
 
 def preflight(variants: Sequence[BenchmarkVariant]) -> None:
-    """Refuse a missing file or an ONNX file without the contract before any work starts."""
+    """Refuse a missing file, an ONNX file without the contract or a CUDA variant this machine
+    cannot run (saying why) before any work starts."""
     for v in variants:
         if v.backend is not None or v.loader is not None or v.path is None:
             continue
         path = Path(v.path)
         if not path.exists():
             raise UserError("does not exist", path)
+        if is_cuda(v):
+            why = why_no_cuda("onnx" if is_onnx(path) else "pytorch")
+            if why:
+                raise UserError(f"its CUDA variant cannot run here: {why}", path)
         if path.suffix.lower() == ".onnx":
             check_onnx_contract(path)
 

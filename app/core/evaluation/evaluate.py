@@ -91,16 +91,17 @@ def evaluate(model: Path | str | Backend, data: Path | str, *, tracks: Optional[
              segment: Optional[float] = None, overlap: float = 0.25, metric: str = "mdx",
              subset: Optional[str] = None, threads: Optional[int] = None,
              oracle_power: float = 2.0, trust_torchscript: bool = False,
-             progress: Optional[ProgressFn] = None,
+             device: Optional[str] = "cpu", progress: Optional[ProgressFn] = None,
              cancel: Optional[CancelToken] = None) -> EvaluationResult:
     """Score ``model`` on the tracks of ``data`` (MUSDB18 layout; ``test/`` when the folder
     has MUSDB18-HQ's train/test split, unless ``subset`` says otherwise). A TorchScript model
-    runs only with ``trust_torchscript`` or when this app exported it (see load_backend)."""
+    runs only with ``trust_torchscript`` or when this app exported it (see load_backend).
+    A model given as a file runs on ``device`` (see :mod:`app.core.devices`)."""
     progress = progress or no_progress
     cancel = ensure_token(cancel)
     start = time.perf_counter()
-    backend = model if isinstance(model, Backend) else load_backend(model, threads=threads,
-                                                                  trust_torchscript=trust_torchscript)
+    backend = model if isinstance(model, Backend) else load_backend(
+        model, threads=threads, trust_torchscript=trust_torchscript, device=device)
     audio = backend.audio
     sources = list(audio.sources)
     options = SeparationOptions(segment=segment, overlap=overlap)

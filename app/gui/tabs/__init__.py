@@ -24,7 +24,8 @@ Contract for a tab (what the main window relies on; other tabs follow it too):
   - ``ctx.window``: hooks into the main window (:class:`~app.gui.tabs.base.WindowHooks`):
     ``open_checkpoint_dialog()``, ``open_checkpoint(path)``, ``open_audio_dialog()``,
     ``show_error(title, detail)`` (non-blocking banner), ``show_message(text)``,
-    ``threads()`` (the CPU threads chosen in the status bar) and ``cache_dir(name)`` (a
+    ``threads()`` (the CPU threads chosen in the status bar), ``device()`` (the device
+    chosen there: "auto", "cpu", "cuda:N", "mps") and ``cache_dir(name)`` (a
     folder in the session's temporary directory, deleted when the app closes).
 
 * With no model loaded (``ctx.workspace.bundle is None``) a tab says so and how to open one,

@@ -30,6 +30,7 @@ class WindowHooks(Protocol):
     def show_error(self, title: str, detail: str = "") -> None: ...
     def show_message(self, text: str) -> None: ...
     def threads(self) -> int: ...
+    def device(self) -> str: ...
     def cache_dir(self, name: str) -> Path: ...
 
 
@@ -39,7 +40,7 @@ class TabContext:
     events: WorkspaceEvents       # workspace changes as a Qt signal: changed(event, payload)
     jobs: JobManager              # run core functions off the UI thread
     settings: Settings            # persistent values (tabs use keys under tabs/<title>/)
-    window: WindowHooks           # open files, show messages, threads, session cache folders
+    window: WindowHooks           # open files, show messages, threads, device, cache folders
 
 
 class Tab(QWidget):

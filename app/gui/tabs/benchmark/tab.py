@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMes
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from ....core.benchmarking import (BenchmarkRun, BenchmarkVariant, benchmark_isolated,
-                                   cuda_available, cuda_kinds_for, reproduce_command,
+                                   cuda_available, cuda_variants, reproduce_command,
                                    save_report)
 from ....core.jobs import UserError
 from ...jobs import Job, describe_error
@@ -57,8 +57,9 @@ class BenchmarkTab(SingleJobTab):
         self.settings_panel.restore(self.setting)
         self.cuda = cuda_available()
         self.cuda_check = QCheckBox("Also on the GPU (CUDA)")
-        self.cuda_check.setToolTip("Add each variant's CUDA version: PyTorch on CUDA, ONNX "
-                                   "Runtime's CUDA provider (shown where they are available)")
+        self.cuda_check.setToolTip("Add each variant's CUDA versions: a checkpoint as PyTorch "
+                                   "on CUDA in FP32 and FP16, an ONNX file on ONNX Runtime's "
+                                   "CUDA provider (shown where they are available)")
         self.cuda_check.setVisible(any(self.cuda.values()))
         self.live = LiveCharts()
         self.results = ResultCharts()
@@ -147,8 +148,7 @@ class BenchmarkTab(SingleJobTab):
                                             loader=lambda t, v=obj: ws.backend_for(v, t)))
         if any(self.cuda.values()) and self.cuda_check.isChecked():
             files = [v.path for v in out if v.path is not None]
-            out += [BenchmarkVariant(path=p, device=d)
-                    for p, d in cuda_kinds_for(files, self.cuda)]
+            out += cuda_variants(files, self.cuda)
         return out
 
     def start(self) -> Optional[Job]:

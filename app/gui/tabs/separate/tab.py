@@ -239,7 +239,8 @@ class SeparateTab(SingleJobTab):
         self.job = self.ctx.jobs.run(
             f"Separate {self.audio_path.name}", separate_for_view,
             {"workspace": self.ctx.workspace, "variant": variant,
-             "threads": self.ctx.window.threads(), "input_path": self.audio_path,
+             "threads": self.ctx.window.threads(), "device": self.ctx.window.device(),
+             "input_path": self.audio_path,
              "out_dir": run_dir, "options": options, "trust_torchscript": trust},
             on_result=lambda view, d=run_dir: self._separated(d, view),
             on_error=lambda exc, d=run_dir: self._separation_failed(d, exc),
