@@ -1,5 +1,5 @@
 """The Device box of the status bar: the devices of this machine, remembered between runs,
-handed to the Separate tab's jobs, and a saved device that is gone falls back to Auto."""
+handed to the Separate and Memory tabs' jobs, and a saved device that is gone falls back to Auto."""
 
 from __future__ import annotations
 
@@ -67,3 +67,24 @@ def test_the_separate_job_runs_on_the_chosen_device(qtbot, loaded, song, tmp_pat
     job = wait_job(tab.separate_job)
     assert job.state is JobState.DONE, job.message
     assert asked == [choice]
+
+
+@pytest.mark.slow
+def test_the_memory_estimate_measures_on_the_chosen_device(qtbot, loaded, wait_job, monkeypatch):
+    import app.gui.tasks as tasks
+
+    asked = []
+    real = tasks.plan_memory
+
+    def spy(*args, device=None, **kwargs):
+        asked.append(device)
+        return real(*args, device=device, **kwargs)
+
+    monkeypatch.setattr(tasks, "plan_memory", spy)
+    window = loaded
+    window.device_box.setCurrentIndex(window.device_box.findData("cpu"))
+    tab = window.tab("Memory")
+    window.tabs.setCurrentWidget(tab)
+    job = wait_job(tab.estimate(), timeout=120_000)
+    assert job.state is JobState.DONE, job.message
+    assert asked == ["cpu"]

@@ -143,7 +143,8 @@ class MemoryTab(SingleJobTab):
             f"Memory estimate for {bundle.name}", plan_memory_live,
             {"model_or_bundle": bundle, "batches": batches,
              "budget_gb": self.setup.budget(), "reserve_gb": self.setup.reserve(),
-             "threads": self.ctx.window.threads(), **self.plan_settings},
+             "threads": self.ctx.window.threads(), "device": self.ctx.window.device(),
+             **self.plan_settings},
             on_yielded=self._arrived, on_result=self._finished, on_error=self._failed,
             on_aborted=self._aborted, on_finished=self.refresh)
         self.job.changed.connect(self._show_progress)
