@@ -26,7 +26,7 @@ from .events import WorkspaceEvents
 from .jobs import Job, JobDock, JobManager, describe_error
 from .settings import Settings
 from .trust import confirm_torchscript
-from .tabs import TABS, Tab, TabContext
+from .tabs import Tab, TabContext, load_tabs
 from .widgets import MessageBanner
 
 APP_NAME = "TFSWA Studio"
@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         ctx = TabContext(self.workspace, self.events, self.jobs, self.settings, self)
         self.tab_widgets: list[Tab] = []
-        for cls in (TABS if tabs is None else tabs):
+        for cls in (load_tabs() if tabs is None else tabs):
             tab = cls(ctx)
             self.tabs.addTab(tab, tab.title)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tab.tooltip)
@@ -343,8 +343,9 @@ class MainWindow(QMainWindow):
                                      f" · export and memory need its checkpoint")
             self.model_label.setToolTip(str(payload.path))
             self.setWindowTitle(f"{payload.path.name} — {APP_NAME}")
-            self.jobs.log(f"Model {payload.path.name}: exported {kind}, {payload.nodes} nodes, "
-                          f"sources {', '.join(payload.sources)}")
+            nodes = f", {payload.nodes} nodes" if payload.nodes else ""
+            self.jobs.log(f"Model {payload.path.name}: exported {kind}{nodes}, sources "
+                          f"{', '.join(payload.sources)}")
 
     def _show_model(self, bundle: Optional[ModelBundle]) -> None:
         if bundle is None:

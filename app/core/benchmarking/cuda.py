@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backends import Backend
 from ..config import AudioConfig
+from ..devices import torch_available
 from ..jobs import UserError
 
 CUDA = "cuda"
@@ -20,7 +21,7 @@ ORT_CUDA = "CUDAExecutionProvider"
 
 
 def torch_cuda_available() -> bool:
-    if util.find_spec("torch") is None:
+    if not torch_available():
         return False
     import torch
 

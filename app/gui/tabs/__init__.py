@@ -43,28 +43,67 @@ Contract for a tab (what the main window relies on; other tabs follow it too):
   and sets ``self.progress_bar`` to the bar its panels show.
 
 Adding a tab: create the package ``app/gui/tabs/<name>/`` (``tab.py`` with the tab class,
-``panels.py`` with its widgets, ``__init__.py`` exporting the tab) and insert its class below
-in DESIGN.md's order: Model, Memory, Export, Quantize, Benchmark, Separate. The window numbers
-tabs in this order for Ctrl+1..9.
+``panels.py`` with its widgets, ``__init__.py`` exporting the tab) and add a :class:`TabEntry`
+for it to :data:`TAB_ENTRIES` below, in DESIGN.md's order: Model, Memory, Export, Quantize,
+Benchmark, Separate. The window numbers tabs in this order for Ctrl+1..9. A tab that needs
+PyTorch says what for in ``needs``: where PyTorch is missing (the slim runtime) its package
+fails to import and the window shows a tab that says what to install instead.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
+from ...core.devices import torch_available
 from .base import SingleJobTab, Tab, TabContext, WindowHooks
-from .benchmark import BenchmarkTab
-from .export import ExportTab
-from .memory import MemoryTab
-from .model import ModelTab
-from .quantize import QuantizeTab
-from .separate import SeparateTab
+from .needs_torch import needs_torch_tab
 
-TABS: list[type[Tab]] = [
-    ModelTab,
-    MemoryTab,
-    ExportTab,
-    QuantizeTab,
-    BenchmarkTab,
-    SeparateTab,
-]
 
-__all__ = ["TABS", "SingleJobTab", "Tab", "TabContext", "WindowHooks"]
+@dataclass(frozen=True)
+class TabEntry:
+    """A tab by name: its package is imported only when the window is built (the tabs that
+    need PyTorch import it), so ``import app.gui.main_window`` stays light."""
+    title: str
+    package: str                  # below app.gui.tabs
+    class_name: str
+    needs: str = ""               # what the tab does that needs PyTorch (for the slim runtime)
+
+
+TAB_ENTRIES: tuple[TabEntry, ...] = (
+    TabEntry("Model", "model", "ModelTab"),
+    TabEntry("Memory", "memory", "MemoryTab",
+             "measures the training memory of a checkpoint and plans gradient checkpointing"),
+    TabEntry("Export", "export", "ExportTab",
+             "exports a checkpoint to ONNX or TorchScript and verifies it against PyTorch"),
+    TabEntry("Quantize", "quantize", "QuantizeTab",
+             "quantizes a checkpoint (INT8 dynamic or static, FP16, quantization-aware "
+             "training) and measures what it costs in SDR"),
+    TabEntry("Benchmark", "benchmark", "BenchmarkTab"),
+    TabEntry("Separate", "separate", "SeparateTab"),
+)
+
+
+def load_tab(entry: TabEntry) -> type[Tab]:
+    """The tab's class; where PyTorch is missing (the slim runtime) and the tab needs it, a
+    tab of the same title that says what to install instead (its package, which imports
+    torch, is not imported)."""
+    if entry.needs and not torch_available():
+        return needs_torch_tab(entry.title, entry.needs)
+    module = importlib.import_module(f"{__name__}.{entry.package}")
+    return getattr(module, entry.class_name)
+
+
+def load_tabs() -> list[type[Tab]]:
+    """The main window's tabs, in the order shown."""
+    return [load_tab(entry) for entry in TAB_ENTRIES]
+
+
+def __getattr__(name: str):
+    if name == "TABS":            # the tab classes, imported on first use
+        return load_tabs()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["TAB_ENTRIES", "TabEntry", "load_tab", "load_tabs", "SingleJobTab", "Tab",
+           "TabContext", "WindowHooks"]
