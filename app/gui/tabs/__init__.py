@@ -62,8 +62,8 @@ from .needs_torch import needs_torch_tab
 
 @dataclass(frozen=True)
 class TabEntry:
-    """A tab by name: its package is imported only when the window is built (the tabs that
-    need PyTorch import it), so ``import app.gui.main_window`` stays light."""
+    """A tab by name: its package is imported only when the window is built, and a tab that
+    needs PyTorch only when it is first shown, so the window opens without importing torch."""
     title: str
     package: str                  # below app.gui.tabs
     class_name: str
@@ -85,13 +85,36 @@ TAB_ENTRIES: tuple[TabEntry, ...] = (
 
 
 def load_tab(entry: TabEntry) -> type[Tab]:
-    """The tab's class; where PyTorch is missing (the slim runtime) and the tab needs it, a
-    tab of the same title that says what to install instead (its package, which imports
-    torch, is not imported)."""
-    if entry.needs and not torch_available():
-        return needs_torch_tab(entry.title, entry.needs)
+    """The tab's class. A tab that needs PyTorch is not imported here (importing PyTorch
+    takes a second or more): where PyTorch is installed it becomes a :class:`DeferredTab`
+    that the window replaces with the real tab when it is first shown or asked for; where it
+    is missing (the slim runtime), a tab of the same title that says what to install."""
+    if entry.needs:
+        if not torch_available():
+            return needs_torch_tab(entry.title, entry.needs)
+        return deferred_tab(entry)
+    return import_tab(entry)
+
+
+def import_tab(entry: TabEntry) -> type[Tab]:
     module = importlib.import_module(f"{__name__}.{entry.package}")
     return getattr(module, entry.class_name)
+
+
+class DeferredTab(Tab):
+    """Stands in the tab bar for a tab not built yet; :meth:`load` imports the real one."""
+
+    entry: TabEntry
+
+    @classmethod
+    def load(cls) -> type[Tab]:
+        return import_tab(cls.entry)
+
+
+def deferred_tab(entry: TabEntry) -> type[DeferredTab]:
+    return type(f"Deferred{entry.class_name}", (DeferredTab,), {
+        "title": entry.title, "entry": entry,
+        "tooltip": entry.needs[:1].upper() + entry.needs[1:]})
 
 
 def load_tabs() -> list[type[Tab]]:
@@ -105,5 +128,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["TAB_ENTRIES", "TabEntry", "load_tab", "load_tabs", "SingleJobTab", "Tab",
+__all__ = ["TAB_ENTRIES", "DeferredTab", "TabEntry", "load_tab", "load_tabs", "SingleJobTab", "Tab",
            "TabContext", "WindowHooks"]
