@@ -1,4 +1,5 @@
-"""The tab registry: :data:`TABS` lists the main window's tabs, in the order shown.
+"""The tab registry: :data:`TAB_ENTRIES` lists the main window's tabs, in the order shown;
+:func:`load_tabs` gives their classes.
 
 Contract for a tab (what the main window relies on; other tabs follow it too):
 
@@ -46,8 +47,9 @@ Adding a tab: create the package ``app/gui/tabs/<name>/`` (``tab.py`` with the t
 ``panels.py`` with its widgets, ``__init__.py`` exporting the tab) and add a :class:`TabEntry`
 for it to :data:`TAB_ENTRIES` below, in DESIGN.md's order: Model, Memory, Export, Quantize,
 Benchmark, Separate. The window numbers tabs in this order for Ctrl+1..9. A tab that needs
-PyTorch says what for in ``needs``: where PyTorch is missing (the slim runtime) its package
-fails to import and the window shows a tab that says what to install instead.
+PyTorch says what for in ``needs``: where PyTorch is installed the window builds it when it is
+first shown; where PyTorch is missing (the slim runtime) its package is never imported and
+the window shows a tab that says what to install instead.
 """
 
 from __future__ import annotations
@@ -121,11 +123,6 @@ def load_tabs() -> list[type[Tab]]:
     """The main window's tabs, in the order shown."""
     return [load_tab(entry) for entry in TAB_ENTRIES]
 
-
-def __getattr__(name: str):
-    if name == "TABS":            # the tab classes, imported on first use
-        return load_tabs()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["TAB_ENTRIES", "DeferredTab", "TabEntry", "load_tab", "load_tabs", "SingleJobTab", "Tab",
