@@ -4,8 +4,9 @@ runtime): what the tab does, what works in this install, and what to install."""
 from __future__ import annotations
 
 from html import escape
+from typing import Optional
 
-from PySide6.QtWidgets import QVBoxLayout
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ...core.devices import TORCH_INSTALL
 from ..widgets import EmptyState
@@ -30,7 +31,7 @@ class NeedsTorchTab(Tab):
 
     needs = ""
 
-    def __init__(self, ctx: TabContext, parent=None):
+    def __init__(self, ctx: TabContext, parent: Optional[QWidget] = None):
         super().__init__(ctx, parent)
         self.notice = EmptyState(HEADING, needs_torch_text(self.title, self.needs))
         self.notice.setObjectName("NeedsTorch")
