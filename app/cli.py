@@ -15,6 +15,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from . import __version__
+from .core.devices import TORCH_INSTALL
 from .core.jobs import Cancelled, UserError, to_jsonable
 
 # Subcommands in the order ``--help`` lists them, with the one-line help shown there. A
@@ -33,7 +34,7 @@ COMMANDS = {
     "benchmark": "time model variants side by side (latency, throughput, memory)",
 }
 TORCH_HINT = ("needs PyTorch, which this install does not have (the slim runtime only "
-              "separates with ONNX models): install the full TFSWA Studio, or `pip install torch`")
+              f"separates with ONNX models): {TORCH_INSTALL}")
 
 
 def chosen_command(argv: Sequence[str]) -> Optional[str]:
@@ -44,12 +45,16 @@ def chosen_command(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
+def is_torch_missing(exc: ModuleNotFoundError) -> bool:
+    return bool(exc.name) and exc.name.split(".")[0] == "torch"
+
+
 def load_command(name: str):
     """Import ``app.commands.<name>``; a missing PyTorch becomes a UserError that says so."""
     try:
         return importlib.import_module(f"app.commands.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "torch":
+        if is_torch_missing(exc):
             raise UserError(f"'{name}' {TORCH_HINT}") from None
         raise
 
@@ -102,7 +107,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not getattr(args, "_run", None):
             parser.print_help()
             return 2
-        status = int(args._run(args) or 0)
+        try:
+            status = int(args._run(args) or 0)
+        except ModuleNotFoundError as exc:
+            # A command that imports PyTorch only where it needs it (init, info of a
+            # checkpoint), run where it is missing.
+            if is_torch_missing(exc):
+                raise UserError(f"'{args.command}' {TORCH_HINT}") from None
+            raise
         sys.stdout.flush()        # a closed stdout fails here, inside the handlers below
         return status
     except UserError as exc:

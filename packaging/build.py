@@ -123,6 +123,27 @@ def check_no_cuda(bundle: Path) -> None:
                          "the CPU build of torch (TFSWA_TORCH_PIP_ARGS)")
 
 
+def is_binary(path: Path) -> bool:
+    return path.name == "tfswa-studio" or ".so" in path.suffixes or path.suffix == ".so"
+
+
+def strip_debug(bundle: Path) -> None:
+    """Drop the debug symbols of the bundle's executable and shared libraries (``strip -S``;
+    23 MB of the slim bundle, most of it libpython's). Libraries under ``*.libs/`` are left
+    alone: auditwheel vendored them with program headers patchelf rewrote, and stripping
+    breaks them ("ELF load command address/offset not page-aligned")."""
+    strip = shutil.which("strip")
+    if strip is None:
+        log("strip (binutils) not found: the debug symbols stay in")
+        return
+    files = [str(f) for f in bundle.rglob("*")
+             if f.is_file() and not f.is_symlink() and is_binary(f)
+             and not any(part.endswith(".libs") for part in f.relative_to(bundle).parts)]
+    log(f"strip -S: {len(files)} binaries")
+    for start in range(0, len(files), 100):
+        subprocess.run([strip, "-S", *files[start:start + 100]], check=True)
+
+
 def make_tarball(bundle: Path, out: Path) -> Path:
     log(f"packing {out.name}")
     partial = out.with_name(out.name + ".partial")
@@ -197,6 +218,8 @@ def build(variant: str, python: Path, with_deb: bool, full_python: Path | None) 
     shutil.rmtree(target, ignore_errors=True)
     shutil.move(str(bundle), target)
     check_no_cuda(target)
+    if variant == "slim":           # the full bundle was not rebuilt and tested stripped
+        strip_debug(target)
     sizes = {"bundle": str(target.relative_to(ROOT)), "unpacked_bytes": tree_size(target)}
     tar = make_tarball(target, DIST / f"{name}-{version}-linux-x86_64.tar.gz")
     sizes["tar_gz_bytes"] = tar.stat().st_size

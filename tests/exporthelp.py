@@ -70,6 +70,21 @@ def exported(fmt: str) -> tuple[ModelBundle, ExportResult]:
     return bundle, result
 
 
+def demo_onnx() -> Path:
+    """The bundled demo model exported to ONNX, as the slim runtime ships it (once per
+    session; verified on one extra shape to keep it quick)."""
+    if "demo" not in _cache:
+        from app.core.checkpoint import load_bundle
+        from app.core.resources import DEMO_DIR
+
+        options = ExportOptions(format="onnx", frames=87, verify_frames=(37,))
+        bundle = load_bundle(DEMO_DIR / "demo-model.safetensors")
+        (_folder / "demo").mkdir(exist_ok=True)
+        result = export_bundle(bundle, _folder / "demo" / "demo-model.onnx", options, threads=1)
+        _cache["demo"] = (bundle, result)
+    return _cache["demo"][1].path
+
+
 def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     noise = np.sum((reference.astype(np.float64) - estimate) ** 2)
     signal = np.sum(reference.astype(np.float64) ** 2)

@@ -16,15 +16,22 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .config import PRESETS, AudioConfig, ModelConfig, preset
+from .devices import TORCH_INSTALL, torch_available
 from .files import atomic_path, check_free_space, check_writable, format_bytes
 from .jobs import UserError, first_line
-from .model import TFSWAUNet, build_model
 from .userdata import untrusted_torchscript
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .model import TFSWAUNet
+
+# PyTorch and the network (app.core.model) are imported inside the functions that use them:
+# importing this module (the suffixes, ModelBundle for annotations) costs no torch import, so
+# the slim runtime without PyTorch can import the modules that name it.
 
 BUNDLE_FORMAT = "tfswa-studio-bundle"
 BUNDLE_VERSION = 1
@@ -59,6 +66,8 @@ class ModelBundle:
 
     def build(self) -> TFSWAUNet:
         """The network with these weights loaded, in eval mode."""
+        from .model import build_model
+
         model = build_model(self.model_config, self.audio)
         model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
@@ -78,6 +87,8 @@ def _is_buffer(key: str) -> bool:
 
 def save_bundle(bundle: ModelBundle, path: Path | str, overwrite: bool = False) -> Path:
     """Write ``bundle`` as ``.pt``/``.pth`` or ``.safetensors`` (by suffix), atomically."""
+    import torch
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in CHECKPOINT_SUFFIXES:
@@ -166,6 +177,11 @@ def load_bundle(path: Path | str) -> ModelBundle:
         # Recognised only to refuse it by name: it is never loaded as a checkpoint.
         refusal = untrusted_torchscript(path)
         raise CheckpointError(refusal.message, path, refusal.hint)
+    if not torch_available():
+        raise CheckpointError(
+            "is a checkpoint: opening one needs PyTorch, which this install (the slim "
+            "runtime) does not have", path,
+            f"Open a model exported to ONNX (.onnx) instead, or {TORCH_INSTALL}.")
     raw = _read_safetensors(path) if kind == "safetensors" else _read_torch(path)
     bundle = _bundle_from_dict(raw, path)
     check_model_memory(bundle.model_config, bundle.audio, path)
@@ -180,6 +196,8 @@ _GLOBAL_RE = re.compile(r"GLOBAL\s+([\w.]+)")
 
 def _read_torch(path: Path) -> Any:
     import pickle
+
+    import torch
 
     try:
         # A file object, not the name: torch.load hands a name ending in .safetensors to
@@ -234,6 +252,8 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
 
 
 def _bundle_from_dict(raw: Any, path: Path) -> ModelBundle:
+    import torch
+
     if isinstance(raw, Mapping) and raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise CheckpointError("holds bare weights (a state_dict) without a model config", path,
                               "Save a bundle instead (tfswa-studio init, or the trainer), so "
@@ -273,6 +293,8 @@ def compare_state(expected: Mapping[str, torch.Tensor], found: Mapping[str, torc
 
 def guess_preset(state: Mapping[str, torch.Tensor], audio: AudioConfig) -> Optional[str]:
     """The preset whose shapes match ``state`` exactly, if any."""
+    from .model import build_model
+
     for name, cfg in PRESETS.items():
         expected = build_model(cfg, audio).state_dict()
         if not any(compare_state(expected, state)):
@@ -283,6 +305,8 @@ def guess_preset(state: Mapping[str, torch.Tensor], audio: AudioConfig) -> Optio
 def check_finite(state: Mapping[str, torch.Tensor], path: Optional[Path] = None) -> None:
     """Refuse weights that are NaN or infinite, naming the tensors: such a model turns every
     song into full-scale noise or silence."""
+    import torch
+
     bad = [name for name, t in state.items()
            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
@@ -295,6 +319,10 @@ def check_finite(state: Mapping[str, torch.Tensor], path: Optional[Path] = None)
 def parameter_count(config: ModelConfig, audio: AudioConfig) -> int:
     """Parameters and buffers of the network ``config`` describes, counted without
     allocating them (the network is built on PyTorch's meta device)."""
+    import torch
+
+    from .model import build_model
+
     with torch.device("meta"):
         model = build_model(config, audio)
     return sum(t.numel() for t in model.state_dict().values())
@@ -319,6 +347,8 @@ def check_model_memory(config: ModelConfig, audio: AudioConfig,
 
 def validate_weights(bundle: ModelBundle) -> None:
     """Check the weights against the network the config describes; report by name."""
+    from .model import build_model
+
     expected = build_model(bundle.model_config, bundle.audio).state_dict()
     missing, unexpected, mismatched = compare_state(expected, bundle.state_dict)
     if not (missing or unexpected or mismatched):
@@ -347,6 +377,10 @@ def init_bundle(preset_name: str = "small", sources: Optional[list[str]] = None,
                 seed: int = 0, audio: Optional[AudioConfig] = None,
                 **model_overrides: Any) -> ModelBundle:
     """An untrained bundle: to try the whole pipeline, or to start training from."""
+    import torch
+
+    from .model import build_model
+
     audio = audio or AudioConfig()
     if sources:
         audio = AudioConfig.from_dict({**audio.to_dict(), "sources": list(sources)})

@@ -9,6 +9,7 @@ module.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
@@ -19,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+# What a user without PyTorch (the slim runtime) installs to get the features that need it.
+TORCH_INSTALL = ("install the full TFSWA Studio (its .deb or .tar.gz), or, in a Python "
+                 "environment, `pip install torch`")
 _SPEC = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")
 
 
@@ -31,6 +35,15 @@ def check_device_spec(spec: Optional[str]) -> str:
         raise UserError(f"unknown device {spec!r}",
                         hint="Use auto, cpu, cuda, cuda:N (N = GPU index) or mps.")
     return text
+
+
+def torch_available() -> bool:
+    """Whether ``import torch`` can work, without importing it (that takes a second or more):
+    False in the slim runtime, which ships ONNX Runtime only."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):     # sys.modules["torch"] = None blocks it
+        return False
 
 
 def cuda_count() -> int:

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
-
 from .checkpoint import ModelBundle
 from .config import AudioConfig, ModelConfig
 from .files import format_bytes
@@ -39,6 +37,8 @@ class ModelInfo:
 
 def stage_table(model, input_shape: tuple[int, ...]) -> tuple[list[StageInfo], list[int]]:
     """Run one forward pass on zeros of ``input_shape``, recording each stage's output."""
+    import torch     # here, not at the top: the Model tab imports this module without torch
+
     shapes: dict[str, list[int]] = {}
     hooks = []
     for name, module in model.stages():

@@ -12,10 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from .devices import torch_available
+
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
 # The slim runtime (no PyTorch) ships the demo model exported to ONNX instead.
 DEMO_MODEL_NAMES = ("demo-model.safetensors", "demo-model.pt", "demo-model.onnx")
+ONNX_DEMO_NAME = "demo-model.onnx"
 PACKAGED_DESKTOP_DIR = RESOURCES / "desktop"
 SOURCE_DESKTOP_DIR = RESOURCES.parent.parent / "resources"
 APP_ID = "org.tfswa.Studio"
@@ -25,8 +28,10 @@ _MARKER = Path("icons") / "hicolor" / "scalable" / "apps" / f"{ICON_NAME}.svg"
 
 
 def demo_model() -> Optional[Path]:
-    """The bundled demo model, or None when this install has none."""
-    for name in DEMO_MODEL_NAMES:
+    """The bundled demo model, or None when this install has none; without PyTorch only
+    its ONNX export runs, so only that one counts."""
+    names = DEMO_MODEL_NAMES if torch_available() else (ONNX_DEMO_NAME,)
+    for name in names:
         path = DEMO_DIR / name
         if path.exists():
             return path

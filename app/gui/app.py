@@ -55,10 +55,6 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     if missing := missing_packages():
         print(install_hint(missing), file=sys.stderr)
         return 1
-    from .slim import run_slim, torch_available
-
-    if not torch_available():
-        return run_slim(args)
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -69,7 +65,8 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "tfswa-studio"])
     app.setWindowIcon(app_icon())
     app.setDesktopFileName(APP_ID)      # Wayland matches the window to its .desktop entry
-    # The window's modules import PyTorch (seconds on a cold start): show the icon meanwhile.
+    # The window's modules and the tabs' take a second or more to import on a cold start
+    # (PyTorch where it is installed): show the icon meanwhile.
     splash = splash_screen() if args.screenshot is None else None
     from .collector import MainThreadCollector
     from .main_window import APP_NAME, MainWindow
@@ -149,9 +146,10 @@ def self_test_when_idle(window) -> None:
     from ..core.separation import print_report, self_test
 
     def finish(result) -> None:
-        loaded = window.workspace.bundle
-        result.checks.insert(0, ("window", loaded is not None and window.isVisible(),
-                                 f"opened with model {loaded.name if loaded else 'none'}"))
+        workspace = window.workspace
+        name = workspace.model_name or "none"
+        result.checks.insert(0, ("window", workspace.has_model and window.isVisible(),
+                                 f"opened with model {name}"))
         QApplication.instance().exit(print_report(result))
 
     def failed(exc: BaseException) -> None:
@@ -159,9 +157,16 @@ def self_test_when_idle(window) -> None:
         QApplication.instance().exit(1)
 
     def start(too_long: bool) -> None:
-        loaded = window.workspace.bundle
-        model = loaded.path if loaded is not None and loaded.path else None
-        window.jobs.run("Self-test", self_test, {"model": model, "threads": window.threads()},
+        window.jobs.run("Self-test", self_test, {"model": loaded_model(window.workspace),
+                                                 "threads": window.threads()},
                         on_result=finish, on_error=failed)
 
     when_idle(window, start)
+
+
+def loaded_model(workspace) -> Optional[Path]:
+    """The file of the model the window has open: a checkpoint, or an exported model (the
+    slim runtime opens the demo's ONNX export)."""
+    if workspace.bundle is not None:
+        return workspace.bundle.path
+    return workspace.artifact.path if workspace.artifact is not None else None

@@ -27,7 +27,7 @@ from .events import WorkspaceEvents
 from .jobs import Job, JobDock, JobManager, describe_error
 from .settings import Settings
 from .trust import confirm_torchscript
-from .tabs import TABS, Tab, TabContext
+from .tabs import DeferredTab, Tab, TabContext, load_tabs
 from .widgets import MessageBanner
 
 APP_NAME = "TFSWA Studio"
@@ -96,13 +96,14 @@ class MainWindow(QMainWindow):
         self.banner = MessageBanner()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        ctx = TabContext(self.workspace, self.events, self.jobs, self.settings, self)
+        self.tab_context = TabContext(self.workspace, self.events, self.jobs, self.settings, self)
         self.tab_widgets: list[Tab] = []
-        for cls in (TABS if tabs is None else tabs):
-            tab = cls(ctx)
+        for cls in (load_tabs() if tabs is None else tabs):
+            tab = cls(self.tab_context)
             self.tabs.addTab(tab, tab.title)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tab.tooltip)
             self.tab_widgets.append(tab)
+        self.tabs.currentChanged.connect(self._build_deferred)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
@@ -354,8 +355,9 @@ class MainWindow(QMainWindow):
                                      f" · export and memory need its checkpoint")
             self.model_label.setToolTip(str(payload.path))
             self.setWindowTitle(f"{payload.path.name} — {APP_NAME}")
-            self.jobs.log(f"Model {payload.path.name}: exported {kind}, {payload.nodes} nodes, "
-                          f"sources {', '.join(payload.sources)}")
+            nodes = f", {payload.nodes} nodes" if payload.nodes else ""
+            self.jobs.log(f"Model {payload.path.name}: exported {kind}{nodes}, sources "
+                          f"{', '.join(payload.sources)}")
 
     def _show_model(self, bundle: Optional[ModelBundle]) -> None:
         if bundle is None:
@@ -375,7 +377,31 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % max(self.tabs.count(), 1))
 
     def tab(self, title: str) -> Tab:
-        return next(t for t in self.tab_widgets if t.title == title)
+        """The tab called ``title``, built now if it was deferred."""
+        index = next(i for i, t in enumerate(self.tab_widgets) if t.title == title)
+        self._build_deferred(index)
+        return self.tab_widgets[index]
+
+    def _build_deferred(self, index: int) -> None:
+        """Replace the stand-in of a tab that needs PyTorch by the real tab (importing it),
+        at the same place, keeping which tab is current."""
+        deferred = self.tab_widgets[index] if 0 <= index < len(self.tab_widgets) else None
+        if not isinstance(deferred, DeferredTab):
+            return
+        tab = deferred.load()(self.tab_context)
+        self.tab_widgets[index] = tab
+        current = self.tabs.currentIndex()
+        self.tabs.blockSignals(True)
+        try:
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, tab, tab.title)
+            self.tabs.setTabToolTip(index, tab.tooltip)
+            self.tabs.setCurrentIndex(current)
+        finally:
+            self.tabs.blockSignals(False)
+        self.tab_actions[index].setToolTip(tab.tooltip)
+        self.tab_actions[index].setStatusTip(tab.tooltip)
+        deferred.deleteLater()
 
     def show_about(self) -> QMessageBox:
         box = QMessageBox(self)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..core.audio import TrackDisplay, track_display, track_displays
 from ..core.evaluation import find_reference_stems, score_stems
 from ..core.files import copy_files
 from ..core.jobs import CancelToken, ProgressFn, ensure_token, no_progress, scaled_progress
-from ..core.memory import MemoryPlan, ModeResult, plan_memory
 from ..core.separation import SeparationOptions, SeparationResult, separate_file
 from ..core.workspace import Variant, Workspace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..core.memory import MemoryPlan, ModeResult
 
 
 @dataclass
@@ -65,6 +67,8 @@ def plan_memory_live(*, yielded: Callable[[ModeResult], None],
                      **options: Any) -> MemoryPlan:
     """:func:`~app.core.memory.plan_memory` handing each measured mode over as a partial
     result (the worker's ``yielded``), so the chart draws it before the others are done."""
+    from ..core.memory import plan_memory     # PyTorch: the Separate tab imports this module
+
     return plan_memory(on_mode=yielded, progress=progress, cancel=cancel, **options)
 
 

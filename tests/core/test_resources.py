@@ -94,3 +94,18 @@ def test_desktop_entry_passes_desktop_file_validate():
     proc = subprocess.run(["desktop-file-validate", str(resources.desktop_entry())],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_without_torch_the_demo_model_is_its_onnx_export(tmp_path, monkeypatch):
+    """The slim runtime cannot load the checkpoint: its demo is the ONNX file, and an
+    install with only the checkpoint has no demo it can run."""
+    from notorch import block_modules
+
+    for name in ("demo-model.safetensors", "demo-model.onnx"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(resources, "DEMO_DIR", tmp_path)
+    assert resources.demo_model() == tmp_path / "demo-model.safetensors"
+    block_modules(monkeypatch, ["torch"])
+    assert resources.demo_model() == tmp_path / "demo-model.onnx"
+    (tmp_path / "demo-model.onnx").unlink()
+    assert resources.demo_model() is None

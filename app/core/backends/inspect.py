@@ -111,8 +111,10 @@ def _onnx_tensor(value) -> TensorInfo:
 
 
 def _describe_onnx(path: Path) -> ArtifactInfo:
-    import onnx
-
+    try:
+        import onnx
+    except ModuleNotFoundError:      # the slim runtime ships ONNX Runtime, not the onnx package
+        return _describe_onnx_runtime(path)
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # DecodeError and friends: the file is not an ONNX model
@@ -137,6 +139,43 @@ def _describe_onnx(path: Path) -> ArtifactInfo:
     if AUDIO_KEY not in meta:
         info.notes.append("no TFSWA Studio audio config: it cannot separate audio as it is")
     return info
+
+
+ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
+             "tensor(double)": "float64", "tensor(int64)": "int64", "tensor(int32)": "int32",
+             "tensor(int8)": "int8", "tensor(uint8)": "uint8"}
+NO_ONNX_NOTE = ("operator counts, opsets and weights are not shown: they need the onnx "
+                "package, which this install (the slim runtime) leaves out")
+
+
+def _describe_onnx_runtime(path: Path) -> ArtifactInfo:
+    """What ONNX Runtime tells about the file (metadata, inputs, outputs) where the onnx
+    package is missing; the graph's operators are not counted."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime's errors have no common base class
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot be read as ONNX ({text})", path,
+                        "The file may be truncated or not an ONNX model.") from None
+    model = session.get_modelmeta()
+    meta = dict(model.custom_metadata_map)
+    info = _base(path, "onnx", meta)
+    info.inputs = [_ort_tensor(v) for v in session.get_inputs()]
+    info.outputs = [_ort_tensor(v) for v in session.get_outputs()]
+    info.producer = model.producer_name or ""
+    info.notes.append(NO_ONNX_NOTE)
+    if AUDIO_KEY not in meta:
+        info.notes.append("no TFSWA Studio audio config: it cannot separate audio as it is")
+    return info
+
+
+def _ort_tensor(value) -> TensorInfo:
+    shape: list[Dim] = [d if isinstance(d, (int, str)) else "?" for d in value.shape]
+    return TensorInfo(value.name, ORT_TYPES.get(value.type, value.type), shape)
 
 
 def _elements(dims) -> int:

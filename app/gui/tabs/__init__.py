@@ -1,4 +1,5 @@
-"""The tab registry: :data:`TABS` lists the main window's tabs, in the order shown.
+"""The tab registry: :data:`TAB_ENTRIES` lists the main window's tabs, in the order shown;
+:func:`load_tabs` gives their classes.
 
 Contract for a tab (what the main window relies on; other tabs follow it too):
 
@@ -44,28 +45,86 @@ Contract for a tab (what the main window relies on; other tabs follow it too):
   and sets ``self.progress_bar`` to the bar its panels show.
 
 Adding a tab: create the package ``app/gui/tabs/<name>/`` (``tab.py`` with the tab class,
-``panels.py`` with its widgets, ``__init__.py`` exporting the tab) and insert its class below
-in DESIGN.md's order: Model, Memory, Export, Quantize, Benchmark, Separate. The window numbers
-tabs in this order for Ctrl+1..9.
+``panels.py`` with its widgets, ``__init__.py`` exporting the tab) and add a :class:`TabEntry`
+for it to :data:`TAB_ENTRIES` below, in DESIGN.md's order: Model, Memory, Export, Quantize,
+Benchmark, Separate. The window numbers tabs in this order for Ctrl+1..9. A tab that needs
+PyTorch says what for in ``needs``: where PyTorch is installed the window builds it when it is
+first shown; where PyTorch is missing (the slim runtime) its package is never imported and
+the window shows a tab that says what to install instead.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
+from ...core.devices import torch_available
 from .base import SingleJobTab, Tab, TabContext, WindowHooks
-from .benchmark import BenchmarkTab
-from .export import ExportTab
-from .memory import MemoryTab
-from .model import ModelTab
-from .quantize import QuantizeTab
-from .separate import SeparateTab
+from .needs_torch import needs_torch_tab
 
-TABS: list[type[Tab]] = [
-    ModelTab,
-    MemoryTab,
-    ExportTab,
-    QuantizeTab,
-    BenchmarkTab,
-    SeparateTab,
-]
 
-__all__ = ["TABS", "SingleJobTab", "Tab", "TabContext", "WindowHooks"]
+@dataclass(frozen=True)
+class TabEntry:
+    """A tab by name: its package is imported only when the window is built, and a tab that
+    needs PyTorch only when it is first shown, so the window opens without importing torch."""
+    title: str
+    package: str                  # below app.gui.tabs
+    class_name: str
+    needs: str = ""               # what the tab does that needs PyTorch (for the slim runtime)
+
+
+TAB_ENTRIES: tuple[TabEntry, ...] = (
+    TabEntry("Model", "model", "ModelTab"),
+    TabEntry("Memory", "memory", "MemoryTab",
+             "measures the training memory of a checkpoint and plans gradient checkpointing"),
+    TabEntry("Export", "export", "ExportTab",
+             "exports a checkpoint to ONNX or TorchScript and verifies it against PyTorch"),
+    TabEntry("Quantize", "quantize", "QuantizeTab",
+             "quantizes a checkpoint (INT8 dynamic or static, FP16, quantization-aware "
+             "training) and measures what it costs in SDR"),
+    TabEntry("Benchmark", "benchmark", "BenchmarkTab"),
+    TabEntry("Separate", "separate", "SeparateTab"),
+)
+
+
+def load_tab(entry: TabEntry) -> type[Tab]:
+    """The tab's class. A tab that needs PyTorch is not imported here (importing PyTorch
+    takes a second or more): where PyTorch is installed it becomes a :class:`DeferredTab`
+    that the window replaces with the real tab when it is first shown or asked for; where it
+    is missing (the slim runtime), a tab of the same title that says what to install."""
+    if entry.needs:
+        if not torch_available():
+            return needs_torch_tab(entry.title, entry.needs)
+        return deferred_tab(entry)
+    return import_tab(entry)
+
+
+def import_tab(entry: TabEntry) -> type[Tab]:
+    module = importlib.import_module(f"{__name__}.{entry.package}")
+    return getattr(module, entry.class_name)
+
+
+class DeferredTab(Tab):
+    """Stands in the tab bar for a tab not built yet; :meth:`load` imports the real one."""
+
+    entry: TabEntry
+
+    @classmethod
+    def load(cls) -> type[Tab]:
+        return import_tab(cls.entry)
+
+
+def deferred_tab(entry: TabEntry) -> type[DeferredTab]:
+    return type(f"Deferred{entry.class_name}", (DeferredTab,), {
+        "title": entry.title, "entry": entry,
+        "tooltip": entry.needs[:1].upper() + entry.needs[1:]})
+
+
+def load_tabs() -> list[type[Tab]]:
+    """The main window's tabs, in the order shown."""
+    return [load_tab(entry) for entry in TAB_ENTRIES]
+
+
+
+__all__ = ["TAB_ENTRIES", "DeferredTab", "TabEntry", "load_tab", "load_tabs", "SingleJobTab", "Tab",
+           "TabContext", "WindowHooks"]

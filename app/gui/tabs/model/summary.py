@@ -92,5 +92,5 @@ def graph_html(info: ArtifactInfo, top: int = 12) -> str:
     shown = ", ".join(f"{op} {count}" for op, count in ops[:top])
     more = f", and {len(ops) - top} more types" if len(ops) > top else ""
     notes = "".join(f"<p>{note}</p>" for note in info.notes)
-    return (tensors("Inputs", info.inputs) + tensors("Outputs", info.outputs)
-            + f"<p><b>Operators</b> ({info.nodes:,} nodes): {shown}{more}</p>" + notes)
+    operators = f"<p><b>Operators</b> ({info.nodes:,} nodes): {shown}{more}</p>" if ops else ""
+    return tensors("Inputs", info.inputs) + tensors("Outputs", info.outputs) + operators + notes

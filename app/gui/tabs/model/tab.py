@@ -110,8 +110,9 @@ class ModelTab(Tab):
         self.stack.setCurrentIndex(1)
         self.quality.show_summary(quality_summary(info.metadata, info.sources))
         kind = "ONNX" if info.format == "onnx" else "TorchScript"
-        self.status.setText(f"{info.path.name}: an exported {kind} model, {info.nodes:,} nodes"
-                            f", sources {', '.join(info.sources)}")
+        nodes = f", {info.nodes:,} nodes" if info.nodes else ""
+        self.status.setText(f"{info.path.name}: an exported {kind} model{nodes}, sources "
+                            f"{', '.join(info.sources)}")
         for group, rows in artifact_rows(info).items():
             self.summary[group].show_rows(rows)
         self.metadata_tree.show_metadata(readable_metadata(info.metadata))
