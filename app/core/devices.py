@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from .jobs import UserError
@@ -46,6 +48,24 @@ def torch_available() -> bool:
         return False
 
 
+CUDA_LINE = re.compile(r"^cuda\s*(?::[^=]*)?=\s*None\s*$", re.MULTILINE)
+
+
+def torch_built_without_cuda() -> bool:
+    """True when the installed PyTorch is a CPU-only build, read from its ``version.py``
+    (``cuda = None``) without importing it: the app's windows ask at start-up, and importing
+    torch there would take a second or more. False when unsure (then torch is asked)."""
+    if "torch" in sys.modules:
+        return False
+    try:
+        spec = importlib.util.find_spec("torch")
+        folders = list(spec.submodule_search_locations or []) if spec else []
+        text = (Path(folders[0]) / "version.py").read_text(encoding="utf-8") if folders else ""
+    except (ImportError, ValueError, OSError):
+        return False
+    return bool(CUDA_LINE.search(text))
+
+
 def cuda_count() -> int:
     import torch
 
@@ -62,6 +82,8 @@ def mps_available() -> bool:
 def available_devices() -> list[str]:
     """The devices this machine can run on, CPU first: ``["cpu", "cuda:0", ...]``."""
     found = ["cpu"]
+    if not torch_available() or (sys.platform != "darwin" and torch_built_without_cuda()):
+        return found                # nothing else to find, and torch stays unimported
     found += [f"cuda:{i}" for i in range(cuda_count())]
     if mps_available():
         found.append("mps")

@@ -45,3 +45,20 @@ def test_a_cuda_index_beyond_the_gpus_is_refused():
     with pytest.raises(UserError, match=f"no CUDA device {count}"):
         resolve_device(f"cuda:{count}")
     assert resolve_device("auto").type == "cuda"
+
+
+def test_listing_the_devices_does_not_import_a_cpu_only_torch():
+    """The status bar's Device box lists the devices at start-up: with a CPU-only PyTorch
+    that must not cost the second that importing torch takes."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from app.core.devices import available_devices, "
+            "torch_built_without_cuda as cpu_only; d = available_devices(); "
+            "print(d, cpu_only(), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    if torch.version.cuda is None and sys.platform != "darwin":
+        assert out == "['cpu'] True False"
+    else:
+        assert out.startswith("['cpu'") and out.endswith("False True")

@@ -7,7 +7,6 @@ imported only to ask."""
 
 from __future__ import annotations
 
-import re
 import sys
 from importlib import util
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Optional
 
 from ..backends import Backend
 from ..config import AudioConfig
-from ..devices import torch_available
+from ..devices import torch_available, torch_built_without_cuda
 from ..jobs import UserError
 
 CUDA = "cuda"
@@ -32,24 +31,6 @@ def torch_cuda_available() -> bool:
         return cuda_count() > 0
     except Exception:    # a broken driver install: no CUDA, not a crash  # noqa: BLE001
         return False
-
-
-CUDA_LINE = re.compile(r"^cuda\s*(?::[^=]*)?=\s*None\s*$", re.MULTILINE)
-
-
-def torch_built_without_cuda() -> bool:
-    """True when the installed PyTorch is a CPU-only build, read from its ``version.py``
-    (``cuda = None``) without importing it: the app's windows ask at start-up, and importing
-    torch there would take a second or more. False when unsure (then torch is asked)."""
-    if "torch" in sys.modules:
-        return False
-    try:
-        spec = util.find_spec("torch")
-        folders = list(spec.submodule_search_locations or []) if spec else []
-        text = (Path(folders[0]) / "version.py").read_text(encoding="utf-8") if folders else ""
-    except (ImportError, ValueError, OSError):
-        return False
-    return bool(CUDA_LINE.search(text))
 
 
 def ort_cuda_available() -> bool:
