@@ -89,10 +89,20 @@ def medium(args) -> dict:
                 "ort-fp32": OnnxRuntimeBackend(fp32, args.threads)}
     backends.update({f"ort-{m}": OnnxRuntimeBackend(r.path, args.threads)
                      for m, r in results.items()})
+    if args.opset_17:
+        # the same model exported at opset 17 (GELU as Erf arithmetic), and its static INT8
+        old = export_bundle(bundle, work / "medium-o17.onnx", ExportOptions(opset=17),
+                            threads=args.threads).path
+        old_static = quantize_all(old, work, ["static"], args.threads, budget_db=None,
+                                  eval_seconds=3.0, **FAST)["static"]
+        backends["ort-fp32-o17"] = OnnxRuntimeBackend(old, args.threads)
+        backends["ort-static-o17"] = OnnxRuntimeBackend(old_static.path, args.threads)
     ms = {k: v * 1000 for k, v in interleaved_latency(
         {k: (lambda b=b: b.run(x)) for k, b in backends.items()}, args.rounds, warmup=2).items()}
     sizes = {"ort-fp32": fp32.stat().st_size}
     sizes.update({f"ort-{m}": r.path.stat().st_size for m, r in results.items()})
+    sizes.update({k: Path(b.path).stat().st_size for k, b in backends.items()
+                  if k.endswith("-o17")})
     e2e = {}
     if "static" in results:
         runs = {k: (lambda b=backends[k]: separate_array(mix, b)) for k in ("ort-fp32", "ort-static")}
@@ -179,6 +189,8 @@ def main() -> None:
     ap.add_argument("--e2e-rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the figures as JSON here")
+    ap.add_argument("--opset-17", action="store_true",
+                    help="medium: also time FP32 and static INT8 exported at opset 17")
     args = ap.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
     print(f"<!-- {machine()}; {cpu_flags()}; load {load_average():.1f}; "
