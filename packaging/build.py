@@ -123,6 +123,15 @@ def check_no_cuda(bundle: Path) -> None:
                          "the CPU build of torch (TFSWA_TORCH_PIP_ARGS)")
 
 
+def check_no_test_programs(bundle: Path) -> None:
+    """PyTorch's C++ test programs are left out by the spec (TORCH_DROP): 133 MB if not."""
+    found = [str(f.relative_to(bundle)) for pattern in ("**/torch/test/*", "**/torch/bin/test_*")
+             for f in bundle.glob(pattern)]
+    if found:
+        raise SystemExit(f"{bundle}: PyTorch's test programs inside ({', '.join(found[:3])}): "
+                         "the spec's TORCH_DROP no longer matches them")
+
+
 def is_binary(path: Path) -> bool:
     return path.name == "tfswa-studio" or ".so" in path.suffixes or path.suffix == ".so"
 
@@ -218,6 +227,7 @@ def build(variant: str, python: Path, with_deb: bool, full_python: Path | None) 
     shutil.rmtree(target, ignore_errors=True)
     shutil.move(str(bundle), target)
     check_no_cuda(target)
+    check_no_test_programs(target)
     if variant == "slim":           # the full bundle was not rebuilt and tested stripped
         strip_debug(target)
     sizes = {"bundle": str(target.relative_to(ROOT)), "unpacked_bytes": tree_size(target)}
