@@ -176,3 +176,19 @@ def test_pt_files_are_plain_zip_archives(tmp_path, bundle):
     assert zipfile.is_zipfile(path)
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == "tfswa-studio-bundle" and raw["audio_config"]["sample_rate"] == 44100
+
+
+
+def test_loading_a_checkpoint_does_not_pull_in_torch_dynamo():
+    """Integer arithmetic on the meta device (counting a network's size before building it)
+    imported torch._dynamo and 300 other modules: 2 s of every checkpoint's loading, and of
+    the app's start with the demo model."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from app.core.checkpoint import load_bundle; "
+            "from app.core.resources import demo_model; load_bundle(demo_model()); "
+            "print(sorted(m for m in sys.modules if m.startswith('torch._dynamo'))[:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

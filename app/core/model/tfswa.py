@@ -80,8 +80,13 @@ def zero_pad_end(x: torch.Tensor, dim: int, amount: int) -> torch.Tensor:
 
 
 def relative_position_index(wf: int, wt: int) -> torch.Tensor:
-    """``(N, N)`` index into a ``((2wf-1)*(2wt-1), heads)`` relative position bias table."""
-    coords = torch.stack(torch.meshgrid(torch.arange(wf), torch.arange(wt), indexing="ij"))
+    """``(N, N)`` index into a ``((2wf-1)*(2wt-1), heads)`` relative position bias table.
+    Made on the CPU even where the model is built on the meta device (to count its size):
+    integer arithmetic on meta tensors first imports PyTorch's reference operators, which
+    took 2 s of every checkpoint's loading."""
+    cpu = torch.device("cpu")
+    coords = torch.stack(torch.meshgrid(torch.arange(wf, device=cpu), torch.arange(wt, device=cpu),
+                                        indexing="ij"))
     coords = coords.flatten(1)                                  # (2, N)
     rel = coords[:, :, None] - coords[:, None, :]               # (2, N, N)
     return (rel[0] + wf - 1) * (2 * wt - 1) + (rel[1] + wt - 1)
