@@ -26,8 +26,9 @@ STATIC_OPS = ("Conv", "MatMul", "Gemm")
 # Checkpoints are exported at opset 20 before quantizing: it has a Gelu operator, which keeps
 # the GELU one node between its DequantizeLinear and QuantizeLinear, where the Erf arithmetic
 # of older opsets is left half unfused by ONNX Runtime once Q/DQ pairs surround it. Static INT8
-# of the medium preset ran 1.02-1.23x faster from opset 20 than from 17 (AMD EPYC, AVX-512
-# VNNI, interleaved runs; docs/benchmarks.md), with the same mask SNR.
+# of the medium preset from opset 20 ran as fast as from 17 on an idle AMD EPYC (AVX-512 VNNI)
+# and 1.02-1.23x as fast while other work loaded its cores, with the same mask SNR
+# (benchmarks/quantization.py --opset-17; docs/benchmarks.md).
 QUANTIZE_OPSET = 20
 SUFFIX = {"dynamic": "-int8-dynamic", "static": "-int8", "qat": "-int8-qat", "fp16": "-fp16"}
 

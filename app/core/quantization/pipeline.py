@@ -21,11 +21,10 @@ from .calibration import CalibrationReader, CalibrationSummary, load_calibration
 from .evaluator import Evaluator
 from .int8 import convert_fp16_file, preprocess, quantize_dynamic_file, quantize_static_file
 from .measure import load_eval_songs
-from .options import QUANTIZE_OPSET, QuantizeOptions
+from .options import QuantizeOptions
 from .result import QuantizationFailed, QuantizeResult, VariantFigures
 from .sensitivity import SensitivityFn, fallback, measure_sensitivity, within_budget
-from .source import (SourceModel, erf_gelu_opset, layer_groups, load_source, quantization_metadata,
-                     write_metadata)
+from .source import SourceModel, layer_groups, load_source, quantization_metadata, write_metadata
 
 FP16_NOTE = ("FP16 halves the file. It is fast where the hardware computes in half precision "
              "(GPUs, Apple silicon, browsers through WebGPU/WebNN, x86 CPUs with AVX-512 FP16); "
@@ -160,19 +159,8 @@ def _quantize_source(source: SourceModel, out: Path, options: QuantizeOptions, w
     _verify(result, evaluator, final_path, options.min_mask_snr_db, out)
     result.metadata = _metadata(result, source, options)
     result.quantized.path = final_path       # replaced by the kept file in _save
-    result.notes += _notes(result, options) + _opset_note(source, options)
+    result.notes += _notes(result, options)
     return result
-
-
-def _opset_note(source: SourceModel, options: QuantizeOptions) -> list[str]:
-    if source.exported or options.mode == "fp16":
-        return []
-    opset = erf_gelu_opset(source.path)
-    if opset is None:
-        return []
-    return [f"{source.origin.name} is ONNX opset {opset}, where GELU is Erf arithmetic that "
-            f"runs unfused between the INT8 layers; quantizing its checkpoint (exported at "
-            f"opset {QUANTIZE_OPSET}) or an opset-{QUANTIZE_OPSET} export of it runs faster"]
 
 
 def _sensitivity_and_fallback(result: QuantizeResult, options: QuantizeOptions, groups,

@@ -62,18 +62,6 @@ def onnx_source(path: Path) -> SourceModel:
     return SourceModel(path, path, audio, meta, False)
 
 
-def erf_gelu_opset(path: Path) -> Optional[int]:
-    """The default-domain opset of an ONNX file when it is older than :data:`QUANTIZE_OPSET`
-    and spells GELU as Erf arithmetic (quantized, that runs slower); else None."""
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is None or opset >= QUANTIZE_OPSET:
-        return None
-    return opset if any(n.op_type == "Erf" for n in proto.graph.node) else None
-
-
 def checkpoint_source(path: Path, workdir: Path, threads: Optional[int],
                       progress: ProgressFn, cancel: CancelToken) -> SourceModel:
     """Export a checkpoint to a verified FP32 ONNX in ``workdir`` (torch is imported here)."""
