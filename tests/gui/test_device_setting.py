@@ -71,16 +71,16 @@ def test_the_separate_job_runs_on_the_chosen_device(qtbot, loaded, song, tmp_pat
 
 @pytest.mark.slow
 def test_the_memory_estimate_measures_on_the_chosen_device(qtbot, loaded, wait_job, monkeypatch):
-    import app.gui.tasks as tasks
+    import app.core.memory as memory
 
     asked = []
-    real = tasks.plan_memory
+    real = memory.plan_memory
 
     def spy(*args, device=None, **kwargs):
         asked.append(device)
         return real(*args, device=device, **kwargs)
 
-    monkeypatch.setattr(tasks, "plan_memory", spy)
+    monkeypatch.setattr(memory, "plan_memory", spy)     # the tab's task imports it when run
     window = loaded
     window.device_box.setCurrentIndex(window.device_box.findData("cpu"))
     tab = window.tab("Memory")
