@@ -431,10 +431,6 @@ def resolve_model(model_or_bundle, audio: Optional[AudioConfig]) -> tuple[nn.Mod
                     "give a model bundle or a TFSWA-UNet module")
 
 
-def pick_device(device) -> torch.device:
-    return resolve_device(device)
-
-
 def profile_activations(model_or_bundle, precision: str = "fp32", checkpointing: bool = False,
                         checkpoint_attention: bool = True, *, audio: Optional[AudioConfig] = None,
                         device=None, progress: Optional[ProgressFn] = None,
@@ -443,7 +439,7 @@ def profile_activations(model_or_bundle, precision: str = "fp32", checkpointing:
     precision = check_precision(precision)
     cancel = ensure_token(cancel)
     report = progress or no_progress
-    device = pick_device(device)
+    device = resolve_device(device)
     model, audio, _ = resolve_model(model_or_bundle, audio)
     model = model.to(device).train()
     if checkpointing:

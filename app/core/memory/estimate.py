@@ -12,9 +12,10 @@ from typing import Callable, Optional
 from torch import nn
 
 from ..config import AudioConfig
+from ..devices import resolve_device
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, scaled_progress
 from .activations import (ActivationProfile, ActivationSample, check_precision, measure_activations,
-                          measured_precision, pick_device, profile_activations, resolve_model)
+                          measured_precision, profile_activations, resolve_model)
 from .checkpointing import enable_gradient_checkpointing
 
 GiB = 1024 ** 3
@@ -155,7 +156,7 @@ def estimate_memory(model_or_bundle, batch_size: int = 4, segment_seconds: Optio
     model, audio, _ = resolve_model(model_or_bundle, audio)
     mode = mode_of(checkpointing, precision)
     if direct:
-        device = pick_device(device)
+        device = resolve_device(device)
         _, frames = segment_frames(audio, segment_seconds)
         work = model.to(device)
         if checkpointing:

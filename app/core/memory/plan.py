@@ -11,8 +11,9 @@ from typing import Callable, Optional, Sequence
 
 from ..backends.registry import torch_threads
 from ..config import AudioConfig
+from ..devices import resolve_device
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, scaled_progress
-from .activations import (ActivationProfile, check_precision, pick_device, profile_activations,
+from .activations import (ActivationProfile, check_precision, profile_activations,
                           resolve_model)
 from .estimate import (MODE_LABELS, MODES, GiB, MemoryEstimate, check_optimizer, largest_fitting,
                        make_estimate, mode_settings, segment_frames, static_memory)
@@ -143,7 +144,7 @@ def plan_memory(model_or_bundle, batches: Sequence[int] = (1, 2, 4, 8, 16),
         raise UserError("give at least one batch size >= 1")
     optimizer = check_optimizer(optimizer)
     settings = [(m,) + mode_settings(m, mixed_precision) for m in modes]
-    device = pick_device(device)
+    device = resolve_device(device)
     model, audio, name = resolve_model(model_or_bundle, audio)
     seconds, frames = segment_frames(audio, segment_seconds)
     static = sum(static_memory(model, optimizer))
