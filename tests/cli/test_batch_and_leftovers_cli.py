@@ -16,18 +16,9 @@ from interrupts import interruptible
 
 from app.cli import main
 from app.core.audio import io as audio
-from app.core.checkpoint import init_bundle, save_bundle
-from app.core.config import AudioConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-@pytest.fixture
-def tiny_ckpt(tmp_path, tiny_config):
-    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
-    return save_bundle(init_bundle("small", audio=AudioConfig(segment_seconds=1.0), **sizes),
-                       tmp_path / "tiny.pt")
 
 
 def noise(seconds: float, channels: int = 2, seed: int = 0) -> np.ndarray:

@@ -16,18 +16,10 @@ import pytest
 from app.cli import main
 from app.core.audio import io as audio
 from app.core.checkpoint import init_bundle, load_bundle, save_bundle
-from app.core.config import AudioConfig
 from app.core.info import metadata_rows
 from interrupts import interruptible
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def tiny_ckpt(tmp_path, tiny_config):
-    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
-    bundle = init_bundle("small", audio=AudioConfig(segment_seconds=1.0), **sizes)
-    return save_bundle(bundle, tmp_path / "tiny.pt")
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ import torch
 
 from app.cli import main
 from app.core.audio import io as audio
-from app.core.checkpoint import init_bundle, save_bundle
-from app.core.config import AudioConfig
 from exporthelp import exported
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,10 +24,8 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture
-def tiny_ckpt(tmp_path, tiny_config):
-    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
-    audio_config = AudioConfig(n_fft=256, hop_length=64, segment_seconds=0.5)
-    return save_bundle(init_bundle("small", audio=audio_config, **sizes), tmp_path / "tiny.pt")
+def tiny_ckpt(short_fft_ckpt):
+    return short_fft_ckpt
 
 
 @pytest.fixture

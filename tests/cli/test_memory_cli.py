@@ -7,8 +7,6 @@ import json
 import pytest
 
 from app.cli import main
-from app.core.checkpoint import init_bundle, save_bundle
-from app.core.config import AudioConfig
 from app.core.memory import load_training_config
 
 
@@ -16,10 +14,8 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture
-def tiny_ckpt(tmp_path, tiny_config):
-    sizes = {k: getattr(tiny_config, k) for k in ("channels", "dim", "blocks", "heads", "window")}
-    audio = AudioConfig(n_fft=256, hop_length=64, segment_seconds=0.5)
-    return save_bundle(init_bundle("small", audio=audio, **sizes), tmp_path / "tiny.pt")
+def tiny_ckpt(short_fft_ckpt):
+    return short_fft_ckpt
 
 
 @pytest.mark.slow

@@ -34,6 +34,15 @@ def memory_tab(qtbot, window, tmp_path, tiny_config, wait_job):
     return open_
 
 
+def save_config_through_the_dialog(qtbot, tab, monkeypatch, target):
+    """Press "Save a training config…", answer the file dialog with ``target``, read it back."""
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(target), "Training config (*.json)"))
+    tab.breakdown.save_button.click()
+    qtbot.waitUntil(target.exists, timeout=10_000)
+    return load_training_config(target)
+
+
 @pytest.mark.slow
 def test_estimate_draws_each_mode_and_the_markers_follow_the_budget(
         qtbot, window, memory_tab, wait_job, tmp_path, monkeypatch):
@@ -81,12 +90,8 @@ def test_estimate_draws_each_mode_and_the_markers_follow_the_budget(
     assert tab.breakdown.table.item(3, col).text().split()[0] == f"{both.activations / 1024 ** 2:.1f}"
     assert tab.breakdown.table.horizontalHeaderItem(col).font().bold()
     assert tab.breakdown.save_button.isEnabled()
-    target = tmp_path / "out" / "training-config.json"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (str(target), "Training config (*.json)"))
-    tab.breakdown.save_button.click()
-    qtbot.waitUntil(target.exists, timeout=10_000)
-    saved = load_training_config(target)
+    saved = save_config_through_the_dialog(qtbot, tab, monkeypatch,
+                                           tmp_path / "out" / "training-config.json")
     assert (saved.gradient_checkpointing, saved.batch_size, saved.precision,
             saved.segment_seconds) == (True, 8, "bf16", 0.5)
 
@@ -149,11 +154,7 @@ def test_the_audio_settings_are_measured_and_saved_with_the_training_config(
     assert "22050 Hz, STFT 512 / hop 220, 2 sub-bands" in tab.chart_panel.status.text()
 
     tab.select("checkpointing", 2)
-    target = tmp_path / "out" / "training-config.json"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (str(target), "Training config (*.json)"))
-    tab.breakdown.save_button.click()
-    qtbot.waitUntil(target.exists, timeout=10_000)
-    saved = load_training_config(target)
+    saved = save_config_through_the_dialog(qtbot, tab, monkeypatch,
+                                           tmp_path / "out" / "training-config.json")
     assert (saved.sample_rate, saved.n_fft, saved.hop_length, saved.subbands,
             saved.segment_seconds, saved.batch_size) == (22050, 512, 220, 2, 0.5, 2)
