@@ -258,3 +258,55 @@ def process_device(spec: str, info: Optional[DistributedInfo]) -> torch.device:
     device = resolve_device(f"cuda:{info.local_rank}")
     torch.cuda.set_device(device)
     return device
+
+
+# ----------------------------------------------------------------------------- between ranks
+
+def all_reduce_values(values: list[float], device: torch.device) -> torch.Tensor:
+    """The sum of ``values`` over every rank, on the CPU."""
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64 if device.type == "cpu" else torch.float32,
+                     device=device)
+    dist.all_reduce(t)
+    return t.cpu()
+
+
+def rank0_flag(info: Optional[DistributedInfo], device: torch.device, flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank (decisions that change the control flow); ``flag``
+    itself in a single process."""
+    if info is None:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
+def rank0_value(info: Optional[DistributedInfo], value):
+    """Rank 0's ``value`` on every rank, the others waiting for it; ``value`` itself in a
+    single process."""
+    if info is None:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, 0)
+    return box[0]
+
+
+def check_world_size(saved: int, current: int, path: Path) -> None:
+    """Refuse to resume a run trained by another number of processes: the global batch and
+    the data order depend on it."""
+    if saved == current:
+        return
+    es = lambda n: "es" if n > 1 else ""
+    how = (f"torchrun with {saved} processes in all, e.g. torchrun --nproc_per_node {saved} "
+           f"-m app train ... --resume on one machine" if saved > 1
+           else "tfswa-studio train ... --resume without torchrun")
+    raise UserError(f"was trained by {saved} process{es(saved)} and this run has {current}: "
+                    f"the global batch and the data order depend on the number of processes, "
+                    f"so it cannot resume exactly", path,
+                    f"Resume with {saved} process{es(saved)} ({how}), or start a new run in "
+                    "another folder.")

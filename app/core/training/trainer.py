@@ -29,8 +29,10 @@ torchrun the run is distributed (:mod:`app.core.training.distributed`): DDP aver
 gradients, each rank trains on its own shard of every step's global batch, and rank 0 alone
 validates, logs and writes files while the others wait for it.
 
-This module holds the trainer (:class:`Trainer`, :func:`train`) and its results; every name
-other code imports from it stays importable here. The parts live beside it:
+This module holds the trainer (:class:`Trainer`, :func:`train`); every name other code
+imports from it stays importable here. The parts live beside it: :mod:`.results` (what a run
+reports), :mod:`.runfiles` (the log, CPU copies for the checkpoint),
+:mod:`.distributed` (torchrun, collectives between ranks, the world-size check),
 :mod:`app.core.training.options` (file names, :class:`TrainOptions`, the training config,
 reading a saved run), :mod:`app.core.training.step` (schedule, loss, one optimizer step, RNG
 states) and :mod:`app.core.training.runtime` (thread tuning, batch prefetching).
@@ -44,7 +46,6 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -57,17 +58,19 @@ from ..checkpoint import ModelBundle, save_bundle
 from ..devices import describe_device, supports_bf16
 from ..evaluation.metrics import median, sdr
 from ..files import atomic_path
-from ..jobs import (Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress,
-                    to_jsonable)
+from ..jobs import Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from ..memory import enable_gradient_checkpointing
 from ..model import build_model, count_parameters
 from ..model.waveform import PRECISIONS, autocast_dtype, separate_waveforms, waveform_l1
 from .data import TrainingSegments, ValidationSegments
-from .distributed import DistributedInfo, RunLock, distributed_session, process_device, \
-    sync_batch_norm
+from .distributed import (DistributedInfo, RunLock, all_reduce_values, check_world_size,
+                          distributed_session, process_device, rank0_flag, rank0_value,
+                          sync_batch_norm)
 from .options import (BEST_NAME, CHECKPOINT_NAME, CONFIG_NAME, LAST_NAME, LOG_NAME, OPTIONS_NAME,
                       RESUME_OVERRIDES, STATE_FORMAT, STATE_VERSION, TrainOptions,
                       apply_training_config, option_differences, read_state, saved_options)
+from .results import EpochRecord, TrainResult
+from .runfiles import append_log, on_cpu, trim_log
 from .runtime import BatchLoader, ThreadTuner
 from .step import lr_at, optimizer_step, rng_state, set_rng_state
 
@@ -84,40 +87,6 @@ __all__ = [
     # runtime helpers
     "ThreadTuner", "BatchLoader",
 ]
-
-
-# ----------------------------------------------------------------------------- results
-
-@dataclass
-class EpochRecord:
-    epoch: float
-    step: int
-    lr: float
-    train_loss: float
-    valid_sdr: dict[str, float]
-    valid_score: float
-    elapsed_s: float
-    partial: bool = False
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    best_model: Optional[Path]
-    last_model: Path
-    checkpoint: Path
-    log: Path
-    steps: int
-    epochs: float
-    stopped: str                        # "finished", "time limit"
-    training_time_s: float              # all sessions of this run
-    session_time_s: float
-    best_sdr: dict[str, float]
-    best_step: int
-    steps_per_second: float
-    audio_seconds_per_second: float
-    history: list[EpochRecord] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -254,7 +223,7 @@ class Trainer:
                 raise UserError(f"already holds {name}; not overwriting it", self.out,
                                 "Choose another output folder.")
         self.out.mkdir(parents=True, exist_ok=True)
-        self._share(None)           # every rank has looked before rank 0 writes anything
+        rank0_value(self.dist, None)      # every rank has looked before rank 0 writes anything
         self._write_options()
 
     def _write_options(self) -> None:
@@ -296,18 +265,8 @@ class Trainer:
 
     def _load_state(self) -> None:
         state = read_state(self.checkpoint_path)
-        saved_world = int(state.get("world_size", 1))
-        if saved_world != self.world_size:
-            raise UserError(
-                f"was trained by {saved_world} process{'es' if saved_world > 1 else ''} and "
-                f"this run has {self.world_size}: the global batch and the data order depend "
-                f"on the number of processes, so it cannot resume exactly",
-                self.checkpoint_path,
-                f"Resume with {saved_world} process{'es' if saved_world > 1 else ''} ("
-                + (f"torchrun with {saved_world} processes in all, e.g. torchrun "
-                   f"--nproc_per_node {saved_world} -m app train ... --resume on one machine"
-                   if saved_world > 1 else "tfswa-studio train ... --resume without torchrun")
-                + "), or start a new run in another folder.")
+        check_world_size(int(state.get("world_size", 1)), self.world_size,
+                         self.checkpoint_path)
         saved = TrainOptions.from_dict(state["options"])
         diff = option_differences(self.options, saved)
         if diff:
@@ -329,30 +288,13 @@ class Trainer:
         self.valid_time = float(state.get("valid_time_s", 0.0))
         set_rng_state(state["rng"])
         if self.is_main:
-            self._trim_log(self.step)
+            trim_log(self.log_path, self.step)
         self._write_options()
         self.say(f"resuming at step {self.step} (epoch {self.step / self.steps_per_epoch:.2f})")
 
-    def _trim_log(self, step: int) -> None:
-        """Drop log records written after the checkpoint (an interrupted run's tail)."""
-        if not self.log_path.exists():
-            return
-        keep = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("step", 0) <= step:
-                keep.append(line)
-        with atomic_path(self.log_path, overwrite=True) as tmp:
-            tmp.write_text("".join(k + "\n" for k in keep))
-
     def _log(self, record: dict[str, Any]) -> None:
-        if not self.is_main:
-            return
-        with open(self.log_path, "a") as fh:
-            fh.write(json.dumps(to_jsonable(record)) + "\n")
+        if self.is_main:
+            append_log(self.log_path, record)
 
     def _log_start(self) -> None:
         """The session's record: where it trains (the log's tail after a resume)."""
@@ -379,38 +321,8 @@ class Trainer:
                               clip_grad=o.clip_grad, scaler=self.scaler)
         self.step += 1
         if self.dist is not None:             # the global batch's loss, as one process has it
-            loss = float(self._all_reduce([loss])[0]) / self.world_size
+            loss = float(all_reduce_values([loss], self.device)[0]) / self.world_size
         return loss
-
-    # -- between ranks (no-ops in a single process)
-
-    def _all_reduce(self, values: list[float]) -> torch.Tensor:
-        import torch.distributed as dist
-
-        t = torch.tensor(values, dtype=torch.float64 if self.device.type == "cpu"
-                         else torch.float32, device=self.device)
-        dist.all_reduce(t)
-        return t.cpu()
-
-    def _agree(self, flag: bool) -> bool:
-        """Rank 0's ``flag`` on every rank (decisions that change the control flow)."""
-        if self.dist is None:
-            return flag
-        import torch.distributed as dist
-
-        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        dist.broadcast(t, 0)
-        return bool(t.item())
-
-    def _share(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every rank; the others wait for it."""
-        if self.dist is None:
-            return value
-        import torch.distributed as dist
-
-        box = [value]
-        dist.broadcast_object_list(box, 0)
-        return box[0]
 
     def validate(self, cancel: Optional[CancelToken] = None) -> dict[str, float]:
         """Median over validation tracks of the utterance SDR of each source."""
@@ -475,7 +387,8 @@ class Trainer:
                 cancel.check()
                 # Stop early enough to validate and save within the time limit.
                 typical = float(np.median(step_times)) if step_times else 0.0
-                if self._agree(self._time_left() <= self.valid_time * 1.2 + typical):
+                if rank0_flag(self.dist, self.device,
+                              self._time_left() <= self.valid_time * 1.2 + typical):
                     stopped = "time limit"
                     break
                 last_loss, seconds = self._timed_step(loader)
@@ -532,7 +445,7 @@ class Trainer:
     def _end_epoch(self, cancel: CancelToken, partial: bool) -> EpochRecord:
         o = self.options
         # rank 0 validates; the others wait for its scores
-        scores = self._share(self.validate(cancel) if self.is_main else None)
+        scores = rank0_value(self.dist, self.validate(cancel) if self.is_main else None)
         score = float(np.mean([v for v in scores.values()]))
         record = EpochRecord(
             epoch=self.step / self.steps_per_epoch, step=self.step,
@@ -589,7 +502,7 @@ class Trainer:
         last = self.out / LAST_NAME
         if self.is_main:
             save_bundle(self._bundle("last"), last, overwrite=True)
-        self._share(None)                             # the others wait for the files
+        rank0_value(self.dist, None)                  # the others wait for the files
         best = self.out / BEST_NAME
         session = self._session_elapsed()
         if self.tuner is not None and self.tuner.history:
@@ -622,14 +535,3 @@ def train(options: TrainOptions, *, progress: Optional[ProgressFn] = None,
     with distributed_session(distributed, device):
         trainer = Trainer(options, log, distributed, device)
         return trainer.fit(progress=progress, cancel=cancel)
-
-
-def on_cpu(value: Any) -> Any:
-    """``value`` (nested dicts, lists, tuples) with every tensor copied to the CPU."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {k: on_cpu(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(on_cpu(v) for v in value)
-    return value
