@@ -21,6 +21,7 @@ from ..core.checkpoint import CHECKPOINT_SUFFIXES, ModelBundle, load_bundle
 from ..core.info import human_count
 from ..core.userdata import is_app_export
 from ..core.workspace import Workspace
+from ..core.devices import torch_available
 from .branding import app_icon
 from .device_choice import DeviceBox
 from .events import WorkspaceEvents
@@ -352,12 +353,21 @@ class MainWindow(QMainWindow):
             kind = "ONNX" if payload.format == "onnx" else "TorchScript"
             self.model_label.setText(f"Model: {payload.path.name} · exported {kind} "
                                      f"{payload.precision.upper()} · {', '.join(payload.sources)}"
-                                     f" · export and memory need its checkpoint")
+                                     f" · {self._artifact_limits()}")
             self.model_label.setToolTip(str(payload.path))
             self.setWindowTitle(f"{payload.path.name} — {APP_NAME}")
             nodes = f", {payload.nodes} nodes" if payload.nodes else ""
             self.jobs.log(f"Model {payload.path.name}: exported {kind}{nodes}, sources "
                           f"{', '.join(payload.sources)}")
+
+    @staticmethod
+    def _artifact_limits() -> str:
+        """What an exported file cannot do that its checkpoint could, in the words that fit
+        this installation: the slim runtime has no PyTorch at all, so there a checkpoint would
+        not help either."""
+        if torch_available():
+            return "export and memory need its checkpoint"
+        return "export, memory and quantization need the full installer (PyTorch)"
 
     def _show_model(self, bundle: Optional[ModelBundle]) -> None:
         if bundle is None:

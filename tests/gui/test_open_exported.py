@@ -30,6 +30,7 @@ def test_an_onnx_file_opens_as_the_model_and_separates(qtbot, window, wait_job, 
     assert "ai.onnx" in model_tab.summary["Model"].form.itemAt(
         5, model_tab.summary["Model"].form.ItemRole.FieldRole).widget().text()
     assert "mine.onnx" in window.model_label.text()
+    assert "export and memory need its checkpoint" in window.model_label.text()
     assert window.workspace.bundle is None and window.workspace.has_model
 
     separate = window.tab("Separate")

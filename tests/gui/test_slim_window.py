@@ -96,6 +96,9 @@ def test_the_window_opens_on_the_onnx_demo_and_separates(qtbot, slim_demo, slim_
     assert "onnx package" in model_tab.graph.text()          # read by ONNX Runtime alone
     assert "vocals, accompaniment" in model_tab.status.text()
     assert "demo-model.onnx" in window.model_label.text()
+    # no checkpoint would help here: the status bar says what would
+    assert "need the full installer (PyTorch)" in window.model_label.text()
+    assert "need its checkpoint" not in window.model_label.text()
 
     separate = window.tab("Separate")
     wait_job(separate.read_job)
