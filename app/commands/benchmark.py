@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.benchmarking import (BenchmarkRun, BenchmarkSettings, BenchmarkVariant,
                                  benchmark_model, cuda_variants, reproduce_command,
-                                 save_report, why_no_cuda_variants)
+                                 p50_interval, save_report, why_no_cuda_variants)
 from ..core.jobs import UserError
 from ..terminal import TerminalProgress, table
 
@@ -86,7 +86,8 @@ def variants_from(args) -> list[BenchmarkVariant]:
 
 
 def format_run(run: BenchmarkRun) -> str:
-    rows = [[r.label, f"{r.latency.p50:.1f}", f"{r.latency.p95:.1f}", f"{r.latency.p99:.1f}",
+    rows = [[r.label, f"{r.latency.p50:.1f}", p50_interval(r), f"{r.latency.p95:.1f}",
+             f"{r.latency.p99:.1f}",
              f"{r.latency.mean:.1f}", f"{r.latency.std:.1f}", f"{r.throughput:.2f}",
              f"{r.x_realtime:.1f}x", "-" if r.speedup is None else f"{r.speedup:.2f}x",
              human_bytes(r.file_size) if r.file_size else "-", f"{r.load_seconds:.2f}",
@@ -98,7 +99,8 @@ def format_run(run: BenchmarkRun) -> str:
              ", ".join(f"{k} {v}" for k, v in m.versions.items()),
              f"{s.mode} mode, {s.runs} runs after {s.warmup} warm-up, batch {s.batch}, "
              f"interleaved: {' -> '.join(run.order)}", "",
-             table(rows, ["variant", "p50 ms", "p95 ms", "p99 ms", "mean ms", "std ms",
+             table(rows, ["variant", "p50 ms", "p50 95% CI", "p95 ms", "p99 ms", "mean ms",
+                          "std ms",
                           "segments/s", "real time", "vs eager", "file", "load s", "peak RSS"])]
     for r in run.results:
         if r.profile is not None:

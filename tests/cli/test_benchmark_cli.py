@@ -49,6 +49,8 @@ def test_text_table_for_a_third_party_onnx_and_a_refused_one(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "other (ONNX)" in proc.stdout and "p50 ms" in proc.stdout
     assert "note: other.onnx carries no audio config" in proc.stdout
+    # two runs bound no median: the table and a note say so rather than print a range
+    assert "too few runs" in proc.stdout and "note: p50 not settled after 2 runs" in proc.stdout
     assert (tmp_path / "r.csv").read_text().startswith("label,name,kind")
 
     bad = image_classifier_onnx(tmp_path / "classifier.onnx")

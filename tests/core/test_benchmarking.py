@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.benchmarking import (BenchmarkSettings, BenchmarkVariant, benchmark_model,
-                                   cuda_available, cuda_variants, latency_stats,
-                                   parse_profile, read_cpuinfo, save_report,
-                                   why_no_cuda_variants)
+from app.core.benchmarking import (SETTLED_PCT, BenchmarkSettings, BenchmarkVariant,
+                                   benchmark_model, cuda_available, cuda_variants,
+                                   latency_stats, median_rank_interval, parse_profile,
+                                   read_cpuinfo, save_report, why_no_cuda_variants)
 from app.core.benchmarking.cuda import cuda_backend
 from app.core.jobs import Cancelled, CancelToken, UserError
 from benchhelp import contract_onnx, image_classifier_onnx, sleeping_backend
@@ -34,6 +34,56 @@ def test_latency_statistics_of_known_values():
     assert stats.std == pytest.approx(29.0115, abs=1e-3)      # sample standard deviation
     with pytest.raises(ValueError):
         latency_stats([])
+
+
+def test_the_median_interval_covers_the_true_median_95_percent_of_the_time():
+    # order statistics: 1 .. 20 ms gives the 6th and 15th runs (the textbook ranks for n=20)
+    stats = latency_stats([i / 1000 for i in range(1, 21)])
+    assert (stats.p50_low, stats.p50_high) == pytest.approx((6, 15))
+    assert median_rank_interval(100) == (39, 60) and median_rank_interval(5) is None
+    # whatever the distribution: skewed run times like a busy machine's (log-normal)
+    rng = np.random.default_rng(1)
+    true_median = 100.0
+    for n in (10, 20, 60, 1500):
+        hits = 0
+        for _ in range(400):
+            ms = true_median * np.exp(rng.normal(0, 0.3, n))
+            s = latency_stats(ms / 1000)
+            hits += s.p50_low <= true_median <= s.p50_high
+        assert 0.92 <= hits / 400 <= 1.0, (n, hits)
+
+
+def test_an_unsettled_median_says_how_many_runs_would_settle_it():
+    rng = np.random.default_rng(2)
+    noisy = latency_stats(100 * np.exp(rng.normal(0, 0.15, 20)) / 1000)
+    assert not noisy.settled and noisy.p50_uncertainty_pct > SETTLED_PCT
+    need = noisy.runs_to_settle(100_000)
+    assert 20 < need < 100_000 and noisy.runs_to_settle(50) == 50
+    # that many runs of the same noise do settle, most of the time
+    settled = [latency_stats(100 * np.exp(rng.normal(0, 0.15, need)) / 1000).settled
+               for _ in range(100)]
+    assert sum(settled) >= 50, (need, sum(settled))
+    steady = latency_stats(np.full(20, 0.1) + rng.normal(0, 1e-4, 20))
+    assert steady.settled and steady.runs_to_settle(1000) == 20
+    assert latency_stats([0.1, 0.2, 0.3]).p50_uncertainty_pct == float("inf")
+
+
+def test_the_same_file_entered_twice_is_compared_and_an_unsettled_median_is_noted(tmp_path):
+    path = contract_onnx(tmp_path / "same.onnx")
+    run = benchmark_model([path, path], runs=3, warmup=1, threads=(1,), memory=False)
+    assert [r.label for r in run.results] == ["same (ONNX)", "same (ONNX) #2"]
+    twice = [n for n in run.notes if "entered 2 times" in n]
+    assert len(twice) == 1 and "too few runs to tell" in twice[0], run.notes
+    assert any(n.startswith("p50 not settled after 3 runs") and "unbounded" in n
+               for n in run.notes), run.notes
+
+    run = benchmark_model([path, path], runs=40, warmup=1, threads=(1,), memory=False)
+    twice = next(n for n in run.notes if "entered 2 times" in n)
+    a, b = (r.latency for r in run.results)
+    apart = 100 * abs(a.p50 - b.p50) / min(a.p50, b.p50)
+    assert f"{apart:.1f} % apart" in twice
+    overlap = max(a.p50_low, b.p50_low) <= min(a.p50_high, b.p50_high)
+    assert ("intervals overlap" in twice) == overlap
 
 
 def test_statistics_of_backends_with_known_run_times():
@@ -218,13 +268,14 @@ def test_report_files_json_csv_and_a_self_contained_html(tmp_path):
     rows = list(csv.DictReader((tmp_path / "report.csv").open()))
     assert [r["label"] for r in rows] == ["five", "ten"]
     assert float(rows[1]["p50_ms"]) == pytest.approx(run.results[1].latency.p50, abs=1e-3)
+    assert rows[1]["p50_low_ms"] == "" and rows[1]["p50_high_ms"] == ""    # 5 runs: none
 
     parser = _Collector()
     parser.feed((tmp_path / "report.html").read_text())
     text = " ".join(parser.text)
     assert parser.tags.count("svg") >= 3 and "polyline" in parser.tags and "rect" in parser.tags
     assert run.machine.cpu in text and "numpy" in text and "tfswa-studio benchmark a b" in text
-    assert "Latency per run" in text and "five" in text
+    assert "Latency per run" in text and "five" in text and "p50 95 % interval" in text
     assert not parser.urls and "script" not in parser.tags     # opens with no network
 
     with pytest.raises(UserError, match="already exists"):

@@ -78,6 +78,8 @@ def test_two_variants_live_then_results_and_a_saved_report(qtbot, bench, wait_jo
     assert tab.results.cell(onnx.label, "vs eager") == f"{onnx.speedup:.2f}x"
     assert tab.results.cell(onnx.label, "SDR") == "7.25 dB"
     assert tab.results.cell(eager.label, "SDR") == "–"
+    low, high = onnx.latency.p50_low, onnx.latency.p50_high       # 25 runs: an interval
+    assert tab.results.cell(onnx.label, "p50 95 % interval").startswith(f"{low:.1f}-{high:.1f}")
     assert tab.results.profile_combo.count() == 1 and tab.results.profile_box.isVisible()
     assert "Fastest:" in tab.verdict.text()
 

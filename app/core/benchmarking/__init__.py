@@ -9,10 +9,10 @@ from .isolated import benchmark_isolated
 from .machine import MachineInfo, describe_machine, library_versions, read_cpuinfo
 from .memory import MemoryFigures, measure_peak_memory
 from .profile import OperatorProfile, OperatorTime, onnx_operator_profile, parse_profile
-from .report import reproduce_command, save_report
-from .runner import (BenchmarkRun, BenchmarkSettings, Sample, VariantResult, add_speedups,
-                     benchmark_model, test_input)
-from .stats import LatencyStats, latency_stats
+from .report import p50_interval, reproduce_command, save_report
+from .runner import (MAX_RUNS, BenchmarkRun, BenchmarkSettings, Sample, VariantResult,
+                     add_speedups, benchmark_model, precision_notes, test_input)
+from .stats import SETTLED_PCT, LatencyStats, latency_stats, median_rank_interval
 from .svg import PALETTE
 from .variants import (CONTRACT, BenchmarkVariant, OnnxContract, as_variant,
                        check_onnx_contract, cuda_variants, why_no_cuda_variants)
@@ -25,5 +25,6 @@ __all__ = [
     "BenchmarkRun", "BenchmarkSettings", "Sample", "VariantResult", "add_speedups",
     "benchmark_model", "test_input", "LatencyStats", "latency_stats", "CONTRACT",
     "BenchmarkVariant", "OnnxContract", "as_variant", "check_onnx_contract",
-    "PALETTE",
+    "PALETTE", "MAX_RUNS", "SETTLED_PCT", "median_rank_interval", "p50_interval",
+    "precision_notes",
 ]

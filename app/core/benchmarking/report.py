@@ -19,7 +19,7 @@ from .svg import box_chart, hbar_chart, line_chart, maybe
 
 FORMATS = ("html", "json", "csv")
 CSV_FIELDS = ("label", "name", "kind", "precision", "provider", "threads", "batch", "segment_s",
-              "mode", "runs", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+              "mode", "runs", "p50_ms", "p50_low_ms", "p50_high_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
               "max_ms", "throughput_per_s", "x_realtime", "speedup_vs_eager", "file_size",
               "load_seconds", "load_rss_bytes", "peak_rss_bytes", "peak_rss_above_baseline",
               "sdr", "path", "cpu", "high_load")
@@ -43,12 +43,18 @@ def reproduce_command(paths: Sequence[str | Path], settings: BenchmarkSettings,
     return shlex.join([*args, *extra])
 
 
+def _num(value: float) -> str:
+    """A CSV cell: empty where there is no figure (NaN: too few runs for an interval)."""
+    return "" if value != value else f"{value:.3f}"
+
+
 def csv_row(run: BenchmarkRun, r: VariantResult) -> dict:
     s = r.latency
     return {"label": r.label, "name": r.name, "kind": r.kind, "precision": r.precision,
             "provider": r.provider, "threads": r.threads, "batch": r.batch,
             "segment_s": r.segment_s, "mode": r.mode, "runs": s.runs,
-            "p50_ms": f"{s.p50:.3f}", "p95_ms": f"{s.p95:.3f}", "p99_ms": f"{s.p99:.3f}",
+            "p50_ms": f"{s.p50:.3f}", "p50_low_ms": _num(s.p50_low),
+            "p50_high_ms": _num(s.p50_high), "p95_ms": f"{s.p95:.3f}", "p99_ms": f"{s.p99:.3f}",
             "mean_ms": f"{s.mean:.3f}", "std_ms": f"{s.std:.3f}", "min_ms": f"{s.min:.3f}",
             "max_ms": f"{s.max:.3f}", "throughput_per_s": f"{r.throughput:.4f}",
             "x_realtime": f"{r.x_realtime:.3f}",
@@ -93,13 +99,21 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: i
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def p50_interval(r: VariantResult) -> str:
+    s = r.latency
+    if s.p50_uncertainty_pct == float("inf"):
+        return "too few runs"
+    return f"{s.p50_low:.1f}-{s.p50_high:.1f}" + ("" if s.settled else " (not settled)")
+
+
 def results_table(run: BenchmarkRun) -> str:
-    rows = [[r.label, f"{r.latency.p50:.1f}", f"{r.latency.p95:.1f}", f"{r.latency.p99:.1f}",
-             f"{r.latency.mean:.1f} ± {r.latency.std:.1f}", f"{r.throughput:.2f}",
+    rows = [[r.label, f"{r.latency.p50:.1f}", p50_interval(r), f"{r.latency.p95:.1f}",
+             f"{r.latency.p99:.1f}", f"{r.latency.mean:.1f} ± {r.latency.std:.1f}", f"{r.throughput:.2f}",
              f"{r.x_realtime:.1f}x", maybe(r.speedup, ".2f", "x"), _mib(r.file_size),
              f"{r.load_seconds:.2f}", _mib(r.peak_rss_bytes), maybe(r.sdr, ".2f", " dB")]
             for r in run.results]
-    return _table(["variant", "p50 ms", "p95 ms", "p99 ms", "mean ± std ms", "segments/s",
+    return _table(["variant", "p50 ms", "p50 95 % interval", "p95 ms", "p99 ms",
+                   "mean ± std ms", "segments/s",
                    "real time", "vs eager", "file", "load s", "peak RSS", "SDR"], rows)
 
 

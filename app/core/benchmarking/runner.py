@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -334,6 +335,45 @@ def add_speedups(results: Sequence[VariantResult]) -> None:
         r.speedup = base.latency.p50 / r.latency.p50 if base and r.latency.p50 > 0 else None
 
 
+def precision_notes(results: Sequence[VariantResult]) -> list[str]:
+    """What the run can and cannot tell apart: each variant whose median is not settled (its
+    95 % interval reaches further than 2.5 % from it), with about how many runs would settle
+    it; and each variant entered more than once, with how far apart its medians came out and
+    whether their intervals overlap (if they do not, the machine changed during the run)."""
+    notes = []
+    loose = [r for r in results if not r.latency.settled]
+    if loose:
+        reach = ", ".join(
+            f"{r.label} " + ("unbounded" if r.latency.p50_uncertainty_pct == float("inf")
+                             else f"±{r.latency.p50_uncertainty_pct:.1f} %") for r in loose)
+        need = max(r.latency.runs_to_settle(MAX_RUNS) for r in loose)
+        notes.append(f"p50 not settled after {loose[0].latency.runs} runs (95 % interval "
+                     f"wider than ±2.5 %): {reach}; about {need} runs would settle "
+                     + ("it" if len(loose) == 1 else "them"))
+    groups: dict[tuple, list[VariantResult]] = {}
+    for r in results:
+        if r.path:
+            key = (r.path, r.kind, r.precision, r.provider, r.device, r.threads, r.segment_s,
+                   r.batch)
+            groups.setdefault(key, []).append(r)
+    for same in groups.values():
+        if len(same) < 2:
+            continue
+        p50s = [r.latency.p50 for r in same]
+        apart = 100.0 * (max(p50s) - min(p50s)) / min(p50s) if min(p50s) > 0 else float("nan")
+        if any(math.isinf(r.latency.p50_uncertainty_pct) for r in same):
+            verdict = "too few runs to tell whether that is the machine or chance"
+        elif max(r.latency.p50_low for r in same) <= min(r.latency.p50_high for r in same):
+            verdict = "their 95 % intervals overlap"
+        else:
+            verdict = ("their 95 % intervals do not overlap: the machine's speed changed "
+                       "during the run")
+        notes.append(f"{same[0].label} entered {len(same)} times: p50 "
+                     f"{' and '.join(f'{p:.1f}' for p in p50s)} ms, {apart:.1f} % apart; "
+                     f"{verdict}")
+    return notes
+
+
 # ----------------------------------------------------------------------------- the job
 
 def as_variant_list(variants: Any) -> list[BenchmarkVariant]:
@@ -385,6 +425,7 @@ def benchmark_model(variants: Any, settings: Optional[BenchmarkSettings] = None,
                              notes, step, cancel, on_sample, sweep=n_blocks > 1)
     machine.judge_load(max(settings.thread_counts))
     add_speedups(results)
+    notes.extend(precision_notes(results))
     progress(1.0, "done")
     return BenchmarkRun(results, machine, settings, order, started,
                         time.perf_counter() - clock, command, notes)
