@@ -82,7 +82,14 @@ def demo_onnx() -> Path:
         (_folder / "demo").mkdir(exist_ok=True)
         result = export_bundle(bundle, _folder / "demo" / "demo-model.onnx", options, threads=1)
         _cache["demo"] = (bundle, result)
+        _cache["demo-parameters"] = bundle.n_parameters
     return _cache["demo"][1].path
+
+
+def demo_parameters() -> int:
+    """The demo checkpoint's parameter count (read while exporting it)."""
+    demo_onnx()
+    return _cache["demo-parameters"]
 
 
 def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:

@@ -4,6 +4,7 @@ once trusted (TorchScript)."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -78,3 +79,28 @@ def test_a_broken_onnx_file_is_one_message(tmp_path, maker):
     path = maker(tmp_path / "m.onnx")
     with pytest.raises(UserError, match=r"m\.onnx: "):
         describe_model_file(path)
+
+
+def test_without_the_onnx_package_the_recorded_parameter_count_is_shown(exports, monkeypatch,
+                                                                        tmp_path):
+    import onnx
+
+    bundle, path, _ = exports
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["parameters"] == str(bundle.n_parameters)     # the export records it
+    monkeypatch.setitem(sys.modules, "onnx", None)   # as in the slim runtime
+    info = describe_model_file(path)
+    assert info.parameters == bundle.n_parameters and info.nodes == 0
+    assert any("onnx package" in n for n in info.notes)
+
+    # a file from elsewhere may record anything: only a plain whole number is believed
+    for bad in ("1e99", "-5", "12.5", "١٢", "9" * 40, ""):
+        for p in proto.metadata_props:
+            if p.key == "parameters":
+                p.value = bad
+        other = tmp_path / "other.onnx"
+        monkeypatch.setitem(sys.modules, "onnx", onnx)
+        onnx.save(proto, str(other))
+        monkeypatch.setitem(sys.modules, "onnx", None)
+        assert describe_model_file(other).parameters is None, bad

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_an_onnx_file_opens_as_the_model_and_separates(qtbot, window, wait_job, song, tmp_path):
-    _, result = exported("onnx")
+    bundle, result = exported("onnx")
     onnx_path = shutil.copy(result.path, tmp_path / "mine.onnx")
     assert classify([onnx_path])[0] == [onnx_path]
     job = wait_job(window.open_checkpoint(onnx_path))
@@ -27,8 +27,10 @@ def test_an_onnx_file_opens_as_the_model_and_separates(qtbot, window, wait_job, 
     graph = model_tab.graph.text()
     assert "magnitude" in graph and "masks" in graph and "batch" in graph and "frames" in graph
     assert "MatMul" in graph and "nodes" in graph
-    assert "ai.onnx" in model_tab.summary["Model"].form.itemAt(
-        5, model_tab.summary["Model"].form.ItemRole.FieldRole).widget().text()
+    shown = model_tab.summary["Model"].values()
+    assert "ai.onnx" in shown["Opset"]
+    # the file's own description: its preset and architecture, from the export's metadata
+    assert shown["Preset"] == bundle.model_config.preset and "TFSWA block" in shown["Architecture"]
     assert "mine.onnx" in window.model_label.text()
     assert "export and memory need its checkpoint" in window.model_label.text()
     assert window.workspace.bundle is None and window.workspace.has_model

@@ -15,7 +15,7 @@ from app.gui.app import startup_files
 from app.gui.jobs import JobState
 from app.gui.main_window import MainWindow
 from app.gui.tabs.needs_torch import HEADING, NeedsTorchTab
-from exporthelp import demo_onnx
+from exporthelp import demo_onnx, demo_parameters
 from notorch import block_modules, run_without_torch
 
 NEEDS_TORCH = ("Memory", "Export", "Quantize")
@@ -94,6 +94,10 @@ def test_the_window_opens_on_the_onnx_demo_and_separates(qtbot, slim_demo, slim_
     assert model_tab.artifact.path == slim_demo / "demo-model.onnx"
     assert not model_tab.graph_box.isHidden() and "magnitude" in model_tab.graph.text()
     assert "onnx package" in model_tab.graph.text()          # read by ONNX Runtime alone
+    shown = model_tab.summary["Model"].values()
+    # without the onnx package the file's weights cannot be counted: the export recorded it
+    assert shown["Parameters"].startswith(f"{demo_parameters():,} (")
+    assert shown["Preset"] and "TFSWA block" in shown["Architecture"]
     assert "vocals, accompaniment" in model_tab.status.text()
     assert "demo-model.onnx" in window.model_label.text()
     # no checkpoint would help here: the status bar says what would

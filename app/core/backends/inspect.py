@@ -48,7 +48,8 @@ class ArtifactInfo:
     outputs: list[TensorInfo] = field(default_factory=list)
     operators: dict[str, int] = field(default_factory=dict)   # most used first
     nodes: int = 0
-    parameters: Optional[int] = None          # weight elements stored in the file
+    parameters: Optional[int] = None          # weight elements stored in the file (without
+    # the onnx package: the count the export recorded in the metadata, if any)
     opsets: dict[str, int] = field(default_factory=dict)      # domain ("" = ONNX) -> version
     ir_version: Optional[int] = None
     producer: str = ""
@@ -167,10 +168,20 @@ def _describe_onnx_runtime(path: Path) -> ArtifactInfo:
     info.inputs = [_ort_tensor(v) for v in session.get_inputs()]
     info.outputs = [_ort_tensor(v) for v in session.get_outputs()]
     info.producer = model.producer_name or ""
+    info.parameters = recorded_parameters(meta)
     info.notes.append(NO_ONNX_NOTE)
     if AUDIO_KEY not in meta:
         info.notes.append("no TFSWA Studio audio config: it cannot separate audio as it is")
     return info
+
+
+def recorded_parameters(meta: dict[str, str]) -> Optional[int]:
+    """The parameter count TFSWA Studio's export records in the metadata, if it is a sane
+    whole number (the file may come from anywhere)."""
+    raw = meta.get("parameters", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 13):
+        return None
+    return int(raw)
 
 
 def _ort_tensor(value) -> TensorInfo:

@@ -223,7 +223,8 @@ def export_to_onnx(model: nn.Module, dummy_input: torch.Tensor, output_path: Pat
         prepare_for_mobile(prep.model, nnapi=mobile == "nnapi")
         extra.update(mobile=mobile)
     meta = artifact_metadata(prep.audio, getattr(model, "config", None), "fp32",
-                             exporter=exporter, opset=str(opset_version), **extra)
+                             exporter=exporter, opset=str(opset_version),
+                             parameters=str(count_parameters(model)), **extra)
     cancel.check()
     _check_space(prep.model, output_path)
 
@@ -312,7 +313,8 @@ def export_to_torchscript(model: nn.Module, dummy_input: torch.Tensor, output_pa
     run = ExportRun(progress or no_progress)
     prep = _prepare_stage(run, model, dummy_input, audio, fold_batchnorm)
     meta = artifact_metadata(prep.audio, getattr(model, "config", None), "fp32",
-                             method=method, **dict(metadata or {}))
+                             method=method, parameters=str(count_parameters(model)),
+                             **dict(metadata or {}))
     cancel.check()
     _check_space(prep.model, output_path)
 
@@ -423,6 +425,13 @@ def variant_name(result: ExportResult) -> str:
     if result.format == "onnx":
         return f"ONNX {result.precision.upper()} (opset {result.opset}) - {result.path.name}"
     return f"TorchScript {result.precision.upper()} ({result.method}) - {result.path.name}"
+
+
+def count_parameters(model) -> int:
+    """The network's parameters as its checkpoint counts them (before batch-norm folding):
+    recorded in the file, so that a reader without the onnx package (the slim app) can show
+    it."""
+    return int(sum(p.numel() for p in model.parameters()))
 
 
 def variant_figures(result: ExportResult) -> dict[str, Any]:

@@ -65,6 +65,14 @@ class SummaryForm(QGroupBox):
             field.setToolTip(value)
             self.form.addRow(f"{label}:" if label else "", field)
 
+    def values(self) -> dict[str, str]:
+        """``{label: value}`` as shown (labels without their colon)."""
+        role = self.form.ItemRole
+        return {self.form.itemAt(r, role.LabelRole).widget().text().rstrip(":"):
+                self.form.itemAt(r, role.FieldRole).widget().text()
+                for r in range(self.form.rowCount())
+                if self.form.itemAt(r, role.LabelRole) is not None}
+
 
 class MetadataTree(QTreeWidget):
     """The checkpoint's free-form metadata (training, validation, evaluation, ...) as a tree."""

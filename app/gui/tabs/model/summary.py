@@ -65,6 +65,11 @@ def artifact_rows(info: ArtifactInfo) -> dict[str, list[tuple[str, str]]]:
              ("Parameters", f"{info.parameters:,} ({human_count(info.parameters)})"
               if info.parameters else "-"),
              ("Nodes", f"{info.nodes:,}" if info.nodes else "-")]
+    config = info.model_config or {}
+    if config.get("preset"):
+        model.insert(2, ("Preset", str(config["preset"])))
+    if isinstance(config.get("channels"), list) and isinstance(config.get("window"), list):
+        model.append(("Architecture", config_text(config)))
     if opsets:
         model.append(("Opset", opsets))
     if info.producer:
