@@ -443,3 +443,15 @@ def test_cuda_variants_run_on_the_gpu_in_fp32_and_fp16(tmp_path):
     assert cpu.device == "cpu" and fp32.device.startswith("cuda:")
     assert (fp32.precision, fp16.precision) == ("fp32", "fp16")
     assert fp32.provider == "torch-cuda" and fp32.speedup is not None
+
+
+def test_the_sdr_a_variant_carries_is_the_mean_of_its_stems_and_never_a_change():
+    from app.core.benchmarking import figures_sdr
+
+    # as the Quantize tab stores it
+    assert figures_sdr({"sdr": {"vocals": 6.0, "accompaniment": 9.0},
+                        "sdr_delta": {"vocals": -3.0, "accompaniment": -4.0}}) == 7.5
+    assert figures_sdr({"sdr_delta": {"vocals": -0.1}, "sdr_budget_db": 0.2}) is None
+    assert figures_sdr({"sdr_db": 7.25}) == 7.25
+    assert figures_sdr({"sdr": {"vocals": float("nan")}, "mask_snr_db": 40.0}) is None
+    assert figures_sdr({"sdr": True}) is None and figures_sdr({}) is None

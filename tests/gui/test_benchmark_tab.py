@@ -34,8 +34,11 @@ def demo_onnx(tmp_path_factory):
 def bench(qtbot, window, wait_job, demo_onnx):
     """The window with the demo model and its ONNX export in the workspace, Benchmark shown."""
     wait_job(window.open_checkpoint(demo_model()))
+    # figures shaped as the Quantize tab stores them: SDR per stem, and its change
     window.workspace.add_variant(Variant("ONNX FP32 (demo)", "onnx", demo_onnx, "fp32",
-                                         {"sdr_db": 7.25}))
+                                         {"sdr": {"vocals": 6.5, "accompaniment": 8.0},
+                                          "sdr_delta": {"vocals": -0.25, "accompaniment": 0.1},
+                                          "mask_snr_db": 41.0}))
     tab = window.tab("Benchmark")
     window.tabs.setCurrentWidget(tab)
     panel = tab.settings_panel

@@ -81,6 +81,11 @@ def test_static_int8_of_the_demo_model_draws_sensitivity_and_joins_the_separate_
     separate = window.tab("Separate")
     names = [separate.form.variant_combo.itemText(i) for i in range(separate.form.variant_combo.count())]
     assert variant.name in names
+    # ... and the Benchmark tab offers it with the SDR measured here (mean of the stems)
+    mean_sdr = sum(result.quantized.sdr.values()) / len(result.quantized.sdr)
+    bench = window.tab("Benchmark")
+    window.tabs.setCurrentWidget(bench)
+    assert f"{variant.name} · SDR {mean_sdr:.2f} dB" in bench.variant_list.texts()
 
 
 def test_cancel_leaves_no_file(qtbot, demo_loaded, tmp_path, wait_job):

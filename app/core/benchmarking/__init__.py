@@ -11,7 +11,8 @@ from .memory import MemoryFigures, measure_peak_memory
 from .profile import OperatorProfile, OperatorTime, onnx_operator_profile, parse_profile
 from .report import p50_interval, reproduce_command, save_report
 from .runner import (MAX_RUNS, BenchmarkRun, BenchmarkSettings, Sample, VariantResult,
-                     add_speedups, benchmark_model, precision_notes, test_input)
+                     add_speedups, benchmark_model, figures_sdr, precision_notes,
+                     test_input)
 from .stats import SETTLED_PCT, LatencyStats, latency_stats, median_rank_interval
 from .svg import PALETTE
 from .variants import (CONTRACT, BenchmarkVariant, OnnxContract, as_variant,
@@ -26,5 +27,5 @@ __all__ = [
     "benchmark_model", "test_input", "LatencyStats", "latency_stats", "CONTRACT",
     "BenchmarkVariant", "OnnxContract", "as_variant", "check_onnx_contract",
     "PALETTE", "MAX_RUNS", "SETTLED_PCT", "median_rank_interval", "p50_interval",
-    "precision_notes",
+    "precision_notes", "figures_sdr",
 ]

@@ -86,6 +86,30 @@ class BenchmarkSettings:
         return "song" if self.song is not None else "segment"
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def figures_sdr(figures: dict[str, Any]) -> Optional[float]:
+    """The SDR in a variant's figures (what the Quantize tab measured on songs with true
+    stems), averaged over the stems, in dB; ``None`` when there is none. The Quantize tab
+    stores ``sdr`` as ``{stem: dB}``; a single number under a key with "sdr" in it counts
+    too. Changes and budgets (``sdr_delta``, ``sdr_budget_db``) are not an SDR."""
+    keys = sorted((k for k in figures if "sdr" in k.lower()
+                   and not any(w in k.lower() for w in ("delta", "budget", "change"))),
+                  key=lambda k: k.lower() != "sdr")
+    for key in keys:
+        value = figures[key]
+        if _number(value):
+            return float(value)
+        if isinstance(value, dict):
+            stems = [float(v) for v in value.values() if _number(v)]
+            if stems:
+                return sum(stems) / len(stems)
+    return None
+
+
 @dataclass
 class VariantResult:
     label: str                 # unique in the run: name, plus threads/segment in a sweep
@@ -117,12 +141,9 @@ class VariantResult:
 
     @property
     def sdr(self) -> Optional[float]:
-        """The SDR measured for this variant elsewhere (the Quantize tab), if any."""
-        for key, value in self.figures.items():
-            if "sdr" in key.lower() and isinstance(value, (int, float)) \
-                    and not isinstance(value, bool):
-                return float(value)
-        return None
+        """The SDR measured for this variant elsewhere (the Quantize tab), if any: the mean
+        over its stems."""
+        return figures_sdr(self.figures)
 
 
 @dataclass

@@ -11,6 +11,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QListWidget,
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
+from ....core.benchmarking import figures_sdr
+
 FILE_FILTER = ("Models (*.onnx *.pt *.pth *.safetensors);;ONNX (*.onnx);;"
                "Checkpoints and TorchScript (*.pt *.pth *.safetensors);;All files (*)")
 ROLE = Qt.ItemDataRole.UserRole
@@ -93,9 +95,8 @@ class VariantList(QGroupBox):
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _describe(v: Any) -> str:
-        sdr = next((f" · SDR {val:.2f} dB" for k, val in v.figures.items()
-                    if "sdr" in k.lower() and isinstance(val, (int, float))), "")
-        return f"{v.name}{sdr}"
+        sdr = figures_sdr(v.figures)
+        return v.name if sdr is None else f"{v.name} · SDR {sdr:.2f} dB"
 
     @staticmethod
     def _key(data: tuple[str, Any]) -> tuple[str, str]:
