@@ -22,7 +22,20 @@ from stemdata import make_dataset
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 # The tiny test model's INT8 masks stay at least this close to its FP32 masks.
-MASK_SNR_DB = 20.0
+def _int8_dot_product_unit() -> bool:
+    """VNNI or AMX: 8-bit products summed in 32 bits. Without them (AVX2 only) ONNX
+    Runtime's u8s8 kernels sum pairs in 16 bits, which saturate: masks measured 3-5 dB
+    further from FP32 on an AVX2-only AMD EPYC (docs/benchmarks.md)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return True
+    return any(f in text for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+VNNI = _int8_dot_product_unit()
+MASK_SNR_DB = 20.0 if VNNI else 15.0
+DEMO_MASK_SNR_DB = 30.0 if VNNI else 26.0
 
 
 def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
@@ -223,7 +236,7 @@ def test_demo_model_qat_pairs_every_ort_tensor_and_stays_close(tmp_path):
                           segment_seconds=1.0, batch=1)
     # 108 activation tensors: inputs and outputs of its 26 Conv and 24 MatMul nodes
     assert result.ranges_from_training == 108 and result.calibrated_tensors == []
-    assert result.mask_snr_db > 30.0
+    assert result.mask_snr_db > DEMO_MASK_SNR_DB
     ops = profiled_operators(out, magnitude(load_bundle(DEMO_DIR / "demo-model.safetensors")
                                             .audio, 1, 64))
     assert ops["QLinearConv"] == 26 and ops["QLinearMatMul"] + ops["MatMulIntegerToFloat"] == 24
