@@ -76,7 +76,10 @@ def quantize_int8(onnx: Path, out: Path):
 
 
 def markdown(run) -> str:
-    lines = ["| variant | size (claimed) | size | p50 ms (claimed) | p50 | p50 95 % interval | p95 | p99 | "
+    from app.core.benchmarking import p50_interval
+
+    lines = ["| variant | size (claimed) | size | p50 ms (claimed) | p50 | p50 95 % interval | "
+             "p95 | p99 | "
              "segments/s (claimed) | segments/s | vs eager | peak RSS |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in run.results:
@@ -86,7 +89,7 @@ def markdown(run) -> str:
         lines.append(
             f"| {r.label} | {claim('size_mb', '.1f')} | {(r.file_size or 0) / 1e6:.1f} MB | "
             f"{claim('latency_ms', '.0f')} | {r.latency.p50:.0f} | "
-            f"{r.latency.p50_low:.0f}-{r.latency.p50_high:.0f} | {r.latency.p95:.0f} | "
+            f"{p50_interval(r)} | {r.latency.p95:.0f} | "
             f"{r.latency.p99:.0f} | {claim('throughput', '.1f')} | {r.throughput:.2f} | "
             f"{r.speedup:.2f}x | {rss} |")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from app.core.benchmarking import read_cpuinfo
 from app.core.checkpoint import ModelBundle, load_bundle, save_bundle
 from app.core.config import AudioConfig
 from app.core.jobs import Cancelled, CancelToken, UserError, to_jsonable
@@ -21,19 +22,11 @@ from stemdata import make_dataset
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
+# VNNI or AMX: 8-bit products summed in 32 bits. Without them (AVX2 only) ONNX Runtime's
+# u8s8 kernels sum pairs in 16 bits, which saturate: masks measured 3-5 dB further from FP32
+# on an AVX2-only AMD EPYC (docs/benchmarks.md).
+VNNI = bool(read_cpuinfo()[1] & {"avx512_vnni", "avx_vnni", "amx_int8"})
 # The tiny test model's INT8 masks stay at least this close to its FP32 masks.
-def _int8_dot_product_unit() -> bool:
-    """VNNI or AMX: 8-bit products summed in 32 bits. Without them (AVX2 only) ONNX
-    Runtime's u8s8 kernels sum pairs in 16 bits, which saturate: masks measured 3-5 dB
-    further from FP32 on an AVX2-only AMD EPYC (docs/benchmarks.md)."""
-    try:
-        text = open("/proc/cpuinfo").read()
-    except OSError:
-        return True
-    return any(f in text for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
-
-
-VNNI = _int8_dot_product_unit()
 MASK_SNR_DB = 20.0 if VNNI else 15.0
 DEMO_MASK_SNR_DB = 30.0 if VNNI else 26.0
 

@@ -19,7 +19,8 @@ from .svg import box_chart, hbar_chart, line_chart, maybe
 
 FORMATS = ("html", "json", "csv")
 CSV_FIELDS = ("label", "name", "kind", "precision", "provider", "threads", "batch", "segment_s",
-              "mode", "runs", "p50_ms", "p50_low_ms", "p50_high_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+              "mode", "runs", "p50_ms", "p50_low_ms", "p50_high_ms", "p95_ms", "p99_ms",
+              "mean_ms", "std_ms", "min_ms",
               "max_ms", "throughput_per_s", "x_realtime", "speedup_vs_eager", "file_size",
               "load_seconds", "load_rss_bytes", "peak_rss_bytes", "peak_rss_above_baseline",
               "sdr", "path", "cpu", "high_load")
@@ -108,7 +109,8 @@ def p50_interval(r: VariantResult) -> str:
 
 def results_table(run: BenchmarkRun) -> str:
     rows = [[r.label, f"{r.latency.p50:.1f}", p50_interval(r), f"{r.latency.p95:.1f}",
-             f"{r.latency.p99:.1f}", f"{r.latency.mean:.1f} ± {r.latency.std:.1f}", f"{r.throughput:.2f}",
+             f"{r.latency.p99:.1f}", f"{r.latency.mean:.1f} ± {r.latency.std:.1f}",
+             f"{r.throughput:.2f}",
              f"{r.x_realtime:.1f}x", maybe(r.speedup, ".2f", "x"), _mib(r.file_size),
              f"{r.load_seconds:.2f}", _mib(r.peak_rss_bytes), maybe(r.sdr, ".2f", " dB")]
             for r in run.results]

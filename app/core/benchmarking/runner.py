@@ -30,7 +30,7 @@ from ..separation import OverlapAdd, SeparationOptions, separate_file
 from .machine import MachineInfo, describe_machine, load_average
 from .memory import measure_peak_memory
 from .profile import OperatorProfile, onnx_operator_profile
-from .stats import LatencyStats, latency_stats
+from .stats import SETTLED_PCT, LatencyStats, latency_stats
 from .variants import BenchmarkVariant, OpenedVariant, as_variant, open_variant, preflight
 from .cuda import torch_loaded
 
@@ -358,7 +358,7 @@ def add_speedups(results: Sequence[VariantResult]) -> None:
 
 def precision_notes(results: Sequence[VariantResult]) -> list[str]:
     """What the run can and cannot tell apart: each variant whose median is not settled (its
-    95 % interval reaches further than 2.5 % from it), with about how many runs would settle
+    95 % interval reaches further than :data:`SETTLED_PCT` from it), with about how many runs would settle
     it; and each variant entered more than once, with how far apart its medians came out and
     whether their intervals overlap (if they do not, the machine changed during the run)."""
     notes = []
@@ -369,7 +369,7 @@ def precision_notes(results: Sequence[VariantResult]) -> list[str]:
                              else f"±{r.latency.p50_uncertainty_pct:.1f} %") for r in loose)
         need = max(r.latency.runs_to_settle(MAX_RUNS) for r in loose)
         notes.append(f"p50 not settled after {loose[0].latency.runs} runs (95 % interval "
-                     f"wider than ±2.5 %): {reach}; about {need} runs would settle "
+                     f"wider than ±{SETTLED_PCT:g} %): {reach}; about {need} runs would settle "
                      + ("it" if len(loose) == 1 else "them"))
     groups: dict[tuple, list[VariantResult]] = {}
     for r in results:

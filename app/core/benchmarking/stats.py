@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
@@ -84,21 +85,9 @@ def median_rank_interval(n: int, confidence: float = CONFIDENCE) -> tuple[int, i
             term = term * (n - j) / (j + 1)
             j += 1
         return None if j < 1 else (j - 1, n - j)
-    half = _normal_quantile(1 - alpha / 2) * math.sqrt(n) / 2.0
+    half = NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(n) / 2.0
     j = max(0, int(math.floor(n / 2.0 - half)))
     return j, n - 1 - j
-
-
-def _normal_quantile(p: float) -> float:
-    """The standard normal's quantile, by bisection of its distribution function."""
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if 0.5 * math.erfc(-mid / math.sqrt(2)) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def latency_stats(seconds: Sequence[float]) -> LatencyStats:

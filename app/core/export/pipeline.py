@@ -35,7 +35,7 @@ from ..checkpoint import ModelBundle
 from ..config import AudioConfig, default_audio
 from ..files import atomic_path, check_free_space, check_writable, describe_os_error
 from ..jobs import CancelToken, ProgressFn, UserError, ensure_token, first_line, no_progress
-from ..model import use_fixed_shapes
+from ..model import count_parameters, use_fixed_shapes
 from ..model.optimize import (FOLDABLE, fold_batchnorms, optimize_for_inference,
                               prepare_for_mobile)
 from ..userdata import record_export
@@ -425,13 +425,6 @@ def variant_name(result: ExportResult) -> str:
     if result.format == "onnx":
         return f"ONNX {result.precision.upper()} (opset {result.opset}) - {result.path.name}"
     return f"TorchScript {result.precision.upper()} ({result.method}) - {result.path.name}"
-
-
-def count_parameters(model) -> int:
-    """The network's parameters as its checkpoint counts them (before batch-norm folding):
-    recorded in the file, so that a reader without the onnx package (the slim app) can show
-    it."""
-    return int(sum(p.numel() for p in model.parameters()))
 
 
 def variant_figures(result: ExportResult) -> dict[str, Any]:

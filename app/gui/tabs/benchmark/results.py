@@ -11,10 +11,12 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ....core.benchmarking import MAX_RUNS, BenchmarkRun, VariantResult, p50_interval
+from ....core.benchmarking import (MAX_RUNS, SETTLED_PCT, BenchmarkRun, VariantResult,
+                                   p50_interval)
 from .charts import color, styled_plot
 
-COLUMNS = ("variant", "p50 ms", "p50 95 % interval", "p95 ms", "p99 ms", "segments/s", "real time", "vs eager",
+COLUMNS = ("variant", "p50 ms", "p50 95 % interval", "p95 ms", "p99 ms", "segments/s",
+           "real time", "vs eager",
            "file", "peak RSS", "SDR")
 PROFILE_ROWS = 8
 
@@ -25,7 +27,8 @@ def _mb(n: Optional[int]) -> str:
 
 def table_row(r: VariantResult) -> list[str]:
     s = r.latency
-    return [r.label, f"{s.p50:.1f}", p50_interval(r), f"{s.p95:.1f}", f"{s.p99:.1f}", f"{r.throughput:.2f}",
+    return [r.label, f"{s.p50:.1f}", p50_interval(r), f"{s.p95:.1f}", f"{s.p99:.1f}",
+            f"{r.throughput:.2f}",
             f"{r.x_realtime:.1f}x", "–" if r.speedup is None else f"{r.speedup:.2f}x",
             _mb(r.file_size), _mb(r.peak_rss_bytes),
             "–" if r.sdr is None else f"{r.sdr:.2f} dB"]
@@ -103,7 +106,7 @@ class ResultCharts(QWidget):
                     "" if r.latency.settled else
                     f" It reaches ±{r.latency.p50_uncertainty_pct:.1f} % from the median: "
                     f"about {r.latency.runs_to_settle(MAX_RUNS)} runs would bring it within "
-                    "±2.5 %."))
+                    f"±{SETTLED_PCT:g} %."))
 
     def cell(self, label: str, column: str) -> str:
         """The text shown for ``label``'s ``column`` (for tests and tools)."""
