@@ -31,7 +31,8 @@ validates, logs and writes files while the others wait for it.
 
 This module holds the trainer (:class:`Trainer`, :func:`train`); every name other code
 imports from it stays importable here. The parts live beside it: :mod:`.results` (what a run
-reports), :mod:`.runfiles` (the log, CPU copies for the checkpoint),
+reports), :mod:`.runfiles` (the log, CPU copies for the checkpoint), :mod:`.validation`
+(the SDR measured after every epoch),
 :mod:`.distributed` (torchrun, collectives between ranks, the world-size check),
 :mod:`app.core.training.options` (file names, :class:`TrainOptions`, the training config,
 reading a saved run), :mod:`app.core.training.step` (schedule, loss, one optimizer step, RNG
@@ -56,7 +57,6 @@ from ..audio.tracks import TrackSet, describe
 from ..backends.registry import torch_threads
 from ..checkpoint import ModelBundle, save_bundle
 from ..devices import describe_device, supports_bf16
-from ..evaluation.metrics import median, sdr
 from ..files import atomic_path
 from ..jobs import Cancelled, CancelToken, ProgressFn, UserError, ensure_token, no_progress
 from ..memory import enable_gradient_checkpointing
@@ -70,6 +70,7 @@ from .options import (BEST_NAME, CHECKPOINT_NAME, CONFIG_NAME, LAST_NAME, LOG_NA
                       RESUME_OVERRIDES, STATE_FORMAT, STATE_VERSION, TrainOptions,
                       apply_training_config, option_differences, read_state, saved_options)
 from .results import EpochRecord, TrainResult
+from .validation import validation_sdr
 from .runfiles import append_log, on_cpu, trim_log
 from .runtime import BatchLoader, ThreadTuner
 from .step import lr_at, optimizer_step, rng_state, set_rng_state
@@ -327,27 +328,11 @@ class Trainer:
     def validate(self, cancel: Optional[CancelToken] = None) -> dict[str, float]:
         """Median over validation tracks of the utterance SDR of each source."""
         start = time.perf_counter()
-        self.model.eval()
-        per_source: dict[str, list[float]] = {s: [] for s in self.options.sources}
         try:
-            with torch.inference_mode():
-                for i in range(len(self.validation)):
-                    if cancel is not None:
-                        cancel.check()
-                    mixture, sources = self.validation.track(i)          # (W,2,L), (W,S,2,L)
-                    # float32, as the model is used after training
-                    est = separate_waveforms(self.model,
-                                             torch.from_numpy(mixture).to(self.device),
-                                             self.audio, "fp32", self.options.channels_last)
-                    # one utterance per track: the windows side by side
-                    ref = np.moveaxis(sources, 0, 1).reshape(sources.shape[1], -1, sources.shape[-1])
-                    got = np.moveaxis(est.cpu().numpy(), 0, 1).reshape(ref.shape)
-                    for name, value in zip(self.options.sources, sdr(ref, got)):
-                        per_source[name].append(float(value))
+            return validation_sdr(self.model, self.validation, self.audio, self.options.sources,
+                                  self.device, self.options.channels_last, cancel)
         finally:
-            self.model.train()
-        self.valid_time = time.perf_counter() - start
-        return {name: median(values) for name, values in per_source.items()}
+            self.valid_time = time.perf_counter() - start
 
     # -- the loop
 
