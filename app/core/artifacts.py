@@ -9,6 +9,7 @@ and the quantizer can use it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -47,8 +48,31 @@ def artifact_metadata(audio: AudioConfig, model_config: Optional[ModelConfig] = 
     return meta
 
 
+def fixed_shape_from(meta: Mapping[str, str]) -> Optional[tuple[int, ...]]:
+    """The one input shape a fixed-shape export takes (``export --fixed``: its metadata
+    ``fixed_shape``, e.g. ``1x2x1025x259``), or None for a file that takes any batch and length."""
+    raw = meta.get("fixed_shape", "")
+    try:
+        shape = tuple(int(n) for n in raw.split("x")) if raw else ()
+    except ValueError:
+        return None
+    return shape if len(shape) == 4 and all(0 < n <= 1 << 20 for n in shape) else None
+
+
 def audio_config_from(meta: Mapping[str, str], path: Path | str) -> AudioConfig:
-    """The audio config stored in an artifact's metadata; :class:`UserError` if absent."""
+    """The audio config stored in an artifact's metadata; :class:`UserError` if absent.
+
+    A fixed-shape export runs on one segment length only: its segment is that length (what
+    separation, calibration and checks then cut), whatever the model was trained on."""
+    audio = _stored_audio_config(meta, path)
+    fixed = fixed_shape_from(meta)
+    if fixed is not None and fixed[3] != audio.segment_frames and fixed[3] > 1:
+        audio = dataclasses.replace(
+            audio, segment_seconds=(fixed[3] - 1) * audio.hop_length / audio.sample_rate)
+    return audio
+
+
+def _stored_audio_config(meta: Mapping[str, str], path: Path | str) -> AudioConfig:
     raw = meta.get(AUDIO_KEY)
     if raw is None:
         raise UserError("carries no TFSWA Studio audio config (sample rate, STFT, sources)",

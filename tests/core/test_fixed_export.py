@@ -127,3 +127,53 @@ def test_onnx_runtimes_mobile_checker_rates_the_mobile_exports_fit(tmp_path):
     assert count <= 2 and share >= 0.99       # the input's Log alone stays on the CPU
     dynamic_count, _ = partitions(mobile_check(export(tmp_path).path), "NNAPI")
     assert dynamic_count > 5                  # what the fixed exports are for
+
+
+# -- a fixed-shape export used like any other file: separated, quantized, refused by name
+def test_a_fixed_export_runs_its_one_shape_and_names_the_file_for_any_other(tmp_path):
+    from app.core.backends import load_backend
+    from app.core.jobs import UserError
+
+    path = export(tmp_path, fixed_shapes=True).path
+    backend = load_backend(path, threads=1)
+    assert backend.fixed_dims == {0: 1, 3: FRAMES}
+    # its segment is the one length it takes, not the 1 s the model was trained on
+    assert AUDIO.segment_frames != FRAMES and backend.audio.segment_frames == FRAMES
+    x = np.random.default_rng(0).random((1, 2, AUDIO.n_bins, FRAMES), dtype=np.float32)
+    assert np.isfinite(backend.run(x)).all()
+    for wrong in ((1, 2, AUDIO.n_bins, FRAMES + 1), (2, 2, AUDIO.n_bins, FRAMES)):
+        with pytest.raises(UserError) as err:
+            backend.run(np.zeros(wrong, np.float32))
+        text = str(err.value)
+        assert path.name in text and f"{FRAMES} frames" in text and "without --fixed" in text
+
+
+def test_separation_with_a_fixed_export_uses_its_segment_and_refuses_another(tmp_path):
+    from app.core.backends import load_backend
+    from app.core.jobs import UserError
+    from app.core.separation import SeparationOptions, separate_array
+
+    backend = load_backend(export(tmp_path, fixed_shapes=True).path, threads=1)
+    t = np.arange(AUDIO.sample_rate * 2) / AUDIO.sample_rate
+    mix = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]).astype(np.float32)
+    stems = separate_array(mix * 0.3, backend)          # the default segment: the file's own
+    assert stems.shape == (2, 2, mix.shape[1]) and np.isfinite(stems).all()
+    with pytest.raises(UserError, match="keep the segment at"):
+        separate_array(mix, backend, SeparationOptions(segment=1.0))
+
+
+@pytest.mark.slow
+def test_a_fixed_export_quantizes_and_is_checked_at_its_one_shape(tmp_path):
+    from app.core.quantization import QuantizeOptions, quantize_model
+
+    path = export(tmp_path, fixed_shapes=True).path
+    out = tmp_path / "fixed-int8.onnx"
+    result = quantize_model(path, out, QuantizeOptions(
+        mode="static", calibration_segments=2, eval_seconds=3.0, sensitivity="never",
+        latency_rounds=1, threads=1))
+    assert out.exists() and [c.shape for c in result.checks] == [[1, 2, AUDIO.n_bins, FRAMES]]
+    assert result.checks[0].passed
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 2, AUDIO.n_bins, FRAMES]
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["fixed_shape"] == f"1x2x{AUDIO.n_bins}x{FRAMES}"

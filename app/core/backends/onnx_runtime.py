@@ -139,6 +139,8 @@ class OnnxRuntimeBackend(Backend):
         self.input_name = inp.name
         self.input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
         self._check_input_shape(inp.shape)
+        self.fixed_dims = {axis: size for axis, size in enumerate(inp.shape)
+                           if axis in (0, 3) and isinstance(size, int) and size > 0}
 
     def _check_input_shape(self, shape) -> None:
         if len(shape) != 4:
@@ -150,6 +152,8 @@ class OnnxRuntimeBackend(Backend):
                             f"(n_fft {self.audio.n_fft}) gives {self.audio.n_bins}", self.path)
 
     def run(self, mag: np.ndarray) -> np.ndarray:
+        if self.fixed_dims:
+            self.check_input(mag.shape)
         x = np.ascontiguousarray(mag, dtype=self.input_dtype)
         out = self.session.run(None, {self.input_name: x})[0]
         return out.astype(np.float32, copy=False)

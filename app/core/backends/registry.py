@@ -16,7 +16,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class Backend(ABC):
         self.path = Path(path) if path is not None else None
         self.name = name or self.kind
         self.metadata: dict = {}     # what the file says about itself (bundle or artifact)
+        # input axes the file fixes (0: batch, 3: frames), for an export made for one shape
+        self.fixed_dims: dict[int, int] = {}
 
     @property
     def trained(self) -> Optional[bool]:
@@ -61,6 +63,24 @@ class Backend(ABC):
 
     def __call__(self, mag: np.ndarray) -> np.ndarray:
         return self.run(mag)
+
+    def check_input(self, shape: Sequence[int]) -> None:
+        """A :class:`UserError` naming the file when ``shape`` is not one it can run."""
+        wrong = [axis for axis, size in self.fixed_dims.items()
+                 if axis < len(shape) and shape[axis] != size]
+        if not wrong:
+            return
+        takes = []
+        if 0 in self.fixed_dims:
+            takes.append(f"batch {self.fixed_dims[0]}")
+        hint = "Export the checkpoint without --fixed for other lengths and batch sizes"
+        if 3 in self.fixed_dims:
+            seconds = (self.fixed_dims[3] - 1) * self.audio.hop_length / self.audio.sample_rate
+            takes.append(f"{self.fixed_dims[3]} frames = {seconds:.2f} s")
+            hint += f", or keep the segment at {seconds:.2f} s"
+        got = " x ".join(str(n) for n in shape)
+        raise UserError(f"was exported for one input shape only ({', '.join(takes)}) and "
+                        f"cannot run {got}", self.path, hint + ".")
 
     def synchronize(self) -> None:
         """Wait for work queued on the device (timing); ``run`` already returns host arrays,

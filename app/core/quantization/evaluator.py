@@ -77,13 +77,23 @@ class Evaluator:
         mag = np.abs(spec.stft(audio))[..., :frames].astype(np.float32)     # (2, F, frames)
         return np.stack([np.roll(mag, 7 * b, axis=-1) for b in range(batch)])
 
+    def verify_shapes(self, backend: Backend) -> list[tuple[int, int]]:
+        """``VERIFY_BATCHES`` (the model's segment for None), or the one shape a fixed-shape
+        export takes."""
+        fixed = {**self.fp32.fixed_dims, **backend.fixed_dims}
+        shapes = []
+        for batch, frames in VERIFY_BATCHES:
+            shape = (fixed.get(0, batch), fixed.get(3, frames or self.audio.segment_frames))
+            if shape not in shapes:
+                shapes.append(shape)
+        return shapes
+
     def verify(self, path: Path, min_snr_db: float) -> list[QuantCheck]:
         backend = self.open(path)
         checks = []
         try:
-            for batch, frames in VERIFY_BATCHES:
+            for batch, frames in self.verify_shapes(backend):
                 self.cancel.check()
-                frames = frames or self.audio.frames_for(self.audio.segment_samples)
                 x = self.verification_input(batch, frames)
                 out = backend.run(x)
                 ref = self.fp32.run(x)

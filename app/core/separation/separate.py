@@ -65,6 +65,8 @@ class OverlapAdd:
         self.audio = backend.audio
         self.options = options
         self.length = options.segment_samples(self.audio)
+        if backend.fixed_dims:     # an export for one shape: refuse before anything is read
+            backend.check_input((1, 2, self.audio.n_bins, self.audio.frames_for(self.length)))
         overlap = int(round(self.length * options.overlap))
         self.hop = max(1, self.length - overlap)
         self.weight = crossfade_weight(self.length, self.length - self.hop)
