@@ -97,12 +97,22 @@ def medium(args) -> dict:
                                   eval_seconds=3.0, **FAST)["static"]
         backends["ort-fp32-o17"] = OnnxRuntimeBackend(old, args.threads)
         backends["ort-static-o17"] = OnnxRuntimeBackend(old_static.path, args.threads)
+    if args.fixed:
+        # the same model exported for one shape (masks, padding and windows as constants,
+        # no shape arithmetic: 670 nodes instead of about 1,450), and its static INT8
+        fixed = export_bundle(bundle, work / "medium-fixed.onnx",
+                              ExportOptions(opset=QUANTIZE_OPSET, fixed_shapes=True),
+                              threads=args.threads).path
+        fixed_static = quantize_all(fixed, work, ["static"], args.threads, budget_db=None,
+                                    eval_seconds=3.0, **FAST)["static"]
+        backends["ort-fp32-fixed"] = OnnxRuntimeBackend(fixed, args.threads)
+        backends["ort-static-fixed"] = OnnxRuntimeBackend(fixed_static.path, args.threads)
     ms = {k: v * 1000 for k, v in interleaved_latency(
         {k: (lambda b=b: b.run(x)) for k, b in backends.items()}, args.rounds, warmup=2).items()}
     sizes = {"ort-fp32": fp32.stat().st_size}
     sizes.update({f"ort-{m}": r.path.stat().st_size for m, r in results.items()})
     sizes.update({k: Path(b.path).stat().st_size for k, b in backends.items()
-                  if k.endswith("-o17")})
+                  if k.endswith(("-o17", "-fixed"))})
     e2e = {}
     if "static" in results:
         runs = {k: (lambda b=backends[k]: separate_array(mix, b)) for k in ("ort-fp32", "ort-static")}
@@ -191,6 +201,8 @@ def main() -> None:
     ap.add_argument("--json", help="also write the figures as JSON here")
     ap.add_argument("--opset-17", action="store_true",
                     help="medium: also time FP32 and static INT8 exported at opset 17")
+    ap.add_argument("--fixed", action="store_true",
+                    help="medium: also time FP32 and static INT8 of a fixed-shape export")
     args = ap.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
     print(f"<!-- {machine()}; {cpu_flags()}; load {load_average():.1f}; "
