@@ -154,3 +154,40 @@ def test_exporting_the_demo_model_suggests_a_user_folder(qtbot, loaded, wait_job
     suggested = Path(export_tab.form.path_edit.text())
     app_dir = Path(resources.__file__).resolve().parents[1]
     assert app_dir not in suggested.parents and suggested.name == "demo-model.onnx"
+
+
+@pytest.mark.slow
+def test_a_fixed_shape_export_for_mobile_runtimes_joins_the_benchmark_list(
+        qtbot, loaded, export_tab, tiny_checkpoint, wait_job):
+    import onnxruntime as ort
+
+    window, tab, form = loaded, export_tab, export_tab.form
+    form.exporter_combo.setCurrentIndex(form.exporter_combo.findData("dynamo"))
+    assert form.shape_combo.isVisible() and form.shape() == "dynamic"
+    form.shape_combo.setCurrentIndex(form.shape_combo.findData("fixed"))
+    # only the trace exporter makes fixed-shape files: chosen for the user, and locked
+    assert form.exporter_combo.currentData() == "trace" and not form.exporter_combo.isEnabled()
+    assert "mobile" in form.shape_combo.toolTip()
+    assert form.path_edit.text() == str(tiny_checkpoint.with_name("tiny-fixed.onnx"))
+    assert tab.options().fixed_shapes and tab.options().mobile is None
+    form.shape_combo.setCurrentIndex(form.shape_combo.findData("coreml"))
+    assert tab.options().mobile == "coreml"
+    assert form.path_edit.text().endswith("tiny-coreml.onnx")
+    form.shape_combo.setCurrentIndex(form.shape_combo.findData("fixed"))
+
+    job = tab.export()
+    wait_job(job, timeout=180_000)
+    assert job.state is JobState.DONE, job.message
+    path = tab.result.path
+    assert path.name == "tiny-fixed.onnx" and tab.result_panel.verdict_kind == "pass"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    shape = session.get_inputs()[0].shape
+    assert all(isinstance(n, int) for n in shape) and shape[0] == 1
+    assert tab.result_panel.detail("Dynamic axes") == (
+        "none: one input shape, " + " x ".join(str(n) for n in shape))
+    bench = window.tab("Benchmark")
+    assert any("tiny-fixed.onnx" in text for text in bench.variant_list.texts())
+    # the choice is remembered for the next export, and the exporter unlocks when it goes
+    assert tab.setting("shape") == "fixed"
+    form.shape_combo.setCurrentIndex(form.shape_combo.findData("dynamic"))
+    assert form.exporter_combo.isEnabled()

@@ -107,6 +107,27 @@ IDLE_VERDICT = ("Nothing exported yet. Choose a format and press <b>Export and v
                 "file is written only if it agrees with PyTorch on every tested input shape.")
 
 
+# The ONNX file's input: any batch and length, or one segment with every shape a constant
+# (the layout mobile runtimes partition well; ``export --fixed`` / ``--mobile``).
+SHAPE_TARGETS = {
+    "dynamic": "any length and batch (dynamic axes)",
+    "fixed": "one segment, fixed shapes (no shape arithmetic)",
+    "coreml": "one segment, for Apple Core ML",
+    "nnapi": "one segment, for Android NNAPI",
+}
+SHAPE_TIPS = {
+    "dynamic": "The file takes any batch size and any number of frames: what separation, "
+               "quantization and benchmarking on a computer use",
+    "fixed": "Batch 1 and one training segment only: the Swin masks, windows and padding are "
+             "constants, so mobile runtimes run the graph in one or a few pieces. No faster "
+             "on a PC's CPU",
+    "coreml": "Fixed shapes, and batch norms written as multiply-add (Core ML rates it 2 "
+              "partitions, 99.9 % of nodes); rated by ONNX Runtime's checker, not run on a Mac",
+    "nnapi": "Fixed shapes, and LayerNorm and GELU written out with operators NNAPI has (one "
+             "partition); about 1.4x slower on a PC's CPU: use it on Android only",
+}
+
+
 class ExportForm(QGroupBox):
     """What to export and where: the options of :class:`~app.core.export.ExportOptions`."""
 
@@ -163,8 +184,15 @@ class ExportForm(QGroupBox):
         self.fold_check = QCheckBox("Fold batch norms into convolutions")
         self.fold_check.setToolTip("Each batch norm that directly follows a convolution is "
                                    "merged into it (fewer operations, same outputs)")
+        self.shape_combo = QComboBox()
+        for key, label in SHAPE_TARGETS.items():
+            self.shape_combo.addItem(label, key)
+            self.shape_combo.setItemData(self.shape_combo.count() - 1, SHAPE_TIPS[key],
+                                         Qt.ItemDataRole.ToolTipRole)
+        self.shape_combo.currentIndexChanged.connect(self._shape_changed)
         self.onnx_widgets = [QLabel("Exporter:"), self.exporter_combo, QLabel("Opset:"),
-                             self.opset_spin, self.simplify_check]
+                             self.opset_spin, self.simplify_check, QLabel("Input:"),
+                             self.shape_combo]
         grid.addWidget(self.onnx_widgets[0], 1, 0, right)
         grid.addWidget(self.exporter_combo, 1, 1)
         grid.addWidget(self.onnx_widgets[2], 1, 2, right)
@@ -173,6 +201,8 @@ class ExportForm(QGroupBox):
         self.ts_widgets = [QLabel("Method:"), self.method_combo]
         grid.addWidget(self.ts_widgets[0], 2, 0, right)
         grid.addWidget(self.method_combo, 2, 1)
+        grid.addWidget(self.onnx_widgets[5], 2, 0, right)     # shown instead of Method
+        grid.addWidget(self.shape_combo, 2, 1)
         grid.addWidget(self.fold_check, 1, 5)
 
     def _path_row(self, grid: QGridLayout) -> None:
@@ -207,6 +237,16 @@ class ExportForm(QGroupBox):
             widget.setVisible(not onnx)
         self.format_changed.emit(self.format())
 
+    def _shape_changed(self) -> None:
+        """Fixed-shape files are made by the trace exporter only: it is chosen, and locked,
+        while a one-segment input is."""
+        fixed = self.shape() != "dynamic"
+        self.shape_combo.setToolTip(SHAPE_TIPS[self.shape()])
+        if fixed and self.exporter_combo.currentData() != "trace":
+            self.exporter_combo.setCurrentIndex(self.exporter_combo.findData("trace"))
+        self.exporter_combo.setEnabled(not fixed and self.shape_combo.isEnabled())
+        self.format_changed.emit(self.format())          # the suggested file name changes
+
     def _exporter_changed(self) -> None:
         exporter = self.exporter_combo.currentData()
         self.opset_spin.setRange(*OPSET_RANGE[exporter])
@@ -216,15 +256,23 @@ class ExportForm(QGroupBox):
     def format(self) -> str:
         return self.format_combo.currentData()
 
+    def shape(self) -> str:
+        """"dynamic", "fixed", "coreml" or "nnapi" (ONNX only)."""
+        return self.shape_combo.currentData()
+
     def options(self) -> ExportOptions:
+        onnx = self.format() == "onnx"
         return ExportOptions(format=self.format(), opset=self.opset_spin.value(),
                              exporter=self.exporter_combo.currentData(),
                              simplify=self.simplify_check.isChecked(),
                              method=self.method_combo.currentData(),
-                             fold_batchnorm=self.fold_check.isChecked())
+                             fold_batchnorm=self.fold_check.isChecked(),
+                             fixed_shapes=onnx and self.shape() == "fixed",
+                             mobile=self.shape() if onnx and self.shape() in ("coreml", "nnapi")
+                             else None)
 
     def restore(self, format: str, exporter: str, opset: Optional[int], simplify: bool,
-                method: str, fold_batchnorm: bool) -> None:
+                method: str, fold_batchnorm: bool, shape: str = "dynamic") -> None:
         """Show saved options (``opset`` None: the exporter's default)."""
         self.format_combo.setCurrentIndex(max(self.format_combo.findData(format), 0))
         self.exporter_combo.setCurrentIndex(max(self.exporter_combo.findData(exporter), 0))
@@ -234,13 +282,17 @@ class ExportForm(QGroupBox):
         self.simplify_check.setChecked(simplify)
         self.method_combo.setCurrentIndex(max(self.method_combo.findData(method), 0))
         self.fold_check.setChecked(fold_batchnorm)
+        self.shape_combo.setCurrentIndex(max(self.shape_combo.findData(shape), 0))
+        self._shape_changed()
         self._format_changed()
 
     def set_state(self, has_model: bool, busy: bool) -> None:
         for w in (self.format_combo, self.exporter_combo, self.opset_spin, self.simplify_check,
-                  self.method_combo, self.fold_check, self.path_edit, self.browse_button,
-                  self.export_button):
+                  self.method_combo, self.fold_check, self.shape_combo, self.path_edit,
+                  self.browse_button, self.export_button):
             w.setEnabled(has_model and not busy)
+        if self.shape() != "dynamic":
+            self.exporter_combo.setEnabled(False)
         self.cancel_button.setEnabled(busy)
 
 

@@ -35,7 +35,8 @@ def result_rows(result: ExportResult) -> list[tuple[str, str]]:
         ("Graph", f"{result.nodes:,} nodes, {len(result.operators)} operator types"),
         ("Most used", ", ".join(f"{k} {v}" for k, v in result.top_operators())),
         ("Folded", f"{len(result.folded_batchnorms)} batch norms into convolutions"),
-        ("Dynamic axes", axes or "none"),
+        ("Dynamic axes", axes or "none: one input shape, "
+         + " x ".join(str(n) for n in result.input_shape)),
         ("Export time", result.time_text()),
     ]
     if result.verification is not None:

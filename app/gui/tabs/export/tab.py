@@ -94,11 +94,14 @@ class ExportTab(SingleJobTab):
         self.form.restore(self.setting("format", "onnx"), self.setting("exporter", "trace"),
                           self.setting("opset", None, int), self.setting("simplify", True, bool),
                           self.setting("method", "trace"),
-                          self.setting("fold_batchnorm", True, bool))
+                          self.setting("fold_batchnorm", True, bool),
+                          self.setting("shape", "dynamic"))
 
     def _save_settings(self, options: ExportOptions) -> None:
         for key in ("format", "exporter", "opset", "simplify", "method", "fold_batchnorm"):
             self.set_setting(key, getattr(options, key))
+        if options.format == "onnx":
+            self.set_setting("shape", self.form.shape())
 
     def options(self) -> ExportOptions:
         return self.form.options()
