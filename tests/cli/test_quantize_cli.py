@@ -79,6 +79,24 @@ def test_calibration_with_dynamic_mode_is_refused_before_any_work(tiny_onnx, tmp
     assert run.returncode == 2 and "needs no calibration audio" in run.stderr
 
 
+def test_a_quantized_file_or_a_folder_as_the_source_is_refused_by_name(tiny_onnx, tmp_path):
+    import onnx
+
+    proto = onnx.load(str(tiny_onnx))
+    for prop in proto.metadata_props:
+        if prop.key == "precision":
+            prop.value = "int8"
+    int8 = tmp_path / "tiny-int8.onnx"
+    onnx.save(proto, str(int8))
+    run = _cli("quantize", str(int8), "--mode", "dynamic")
+    assert run.returncode == 2
+    assert f"error: {int8}: is already an INT8 model; quantize its FP32 export" in run.stderr
+    run = _cli("quantize", str(tmp_path), "--mode", "dynamic")
+    assert run.returncode == 2 and f"error: {tmp_path}: is a folder: give a checkpoint" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-int8.onnx", "tiny.onnx"]
+
+
 @pytest.mark.slow
 def test_quantize_mode_qat_fine_tunes_a_checkpoint_and_reports_like_the_other_modes(tmp_path):
     from stemdata import make_dataset

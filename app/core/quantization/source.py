@@ -57,7 +57,8 @@ def onnx_source(path: Path) -> SourceModel:
     audio = audio_config_from(meta, path)
     precision = meta.get("precision", "fp32")
     if precision != "fp32":
-        raise UserError(f"is already a {precision.upper()} model; quantize its FP32 export "
+        article = "an" if precision.upper()[:1] in "AEFHILMNORSX" else "a"    # an INT8, an FP16
+        raise UserError(f"is already {article} {precision.upper()} model; quantize its FP32 export "
                         "or checkpoint instead", path)
     return SourceModel(path, path, audio, meta, False)
 
@@ -70,8 +71,8 @@ def checkpoint_source(path: Path, workdir: Path, threads: Optional[int],
 
     bundle = load_bundle(path)
     out = workdir / f"{path.stem}.onnx"
-    result = export_bundle(bundle, out, ExportOptions(opset=QUANTIZE_OPSET), overwrite=True, threads=threads,
-                           progress=lambda f, m: progress(f, f"export: {m}"), cancel=cancel)
+    result = export_bundle(bundle, out, ExportOptions(opset=QUANTIZE_OPSET), overwrite=True,
+                           threads=threads, progress=lambda f, m: progress(f, f"export: {m}"), cancel=cancel)
     return SourceModel(result.path, path, bundle.audio, dict(result.metadata), True)
 
 
@@ -82,6 +83,9 @@ def load_source(model: Path | str, workdir: Path, threads: Optional[int],
         return onnx_source(path)
     if not path.exists():
         raise UserError("does not exist", path)
+    if path.is_dir():
+        raise UserError("is a folder: give a checkpoint (.pt, .pth, .safetensors) or an "
+                        "exported .onnx file", path)
     return checkpoint_source(path, workdir, threads, progress, cancel)
 
 
