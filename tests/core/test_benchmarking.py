@@ -165,6 +165,35 @@ def test_a_fixed_length_onnx_is_fed_its_own_frames(tmp_path):
     assert run.results[0].input_shape == [1, 2, 1025, 64]
 
 
+def test_a_fixed_shape_file_in_a_segment_sweep_runs_once_at_its_own_length(tmp_path):
+    fixed = contract_onnx(tmp_path / "fixed.onnx", fixed_frames=64)      # 63 hops: 0.73 s
+    dynamic = contract_onnx(tmp_path / "dynamic.onnx")
+    run = benchmark_model([fixed, dynamic], runs=2, warmup=0, memory=False, segments=(1.0, 3.0))
+    labels = [r.label for r in run.results]
+    assert len(labels) == len(set(labels)) == 3           # the fixed file is not timed twice
+    fixed_rows = [r for r in run.results if r.path == str(fixed)]
+    assert len(fixed_rows) == 1 and fixed_rows[0].input_shape[3] == 64
+    assert fixed_rows[0].segment_s == pytest.approx(63 * 512 / 44100)
+    assert fixed_rows[0].label.endswith("· 0.731 s")
+    assert labels.index(fixed_rows[0].label) < 2          # timed in the 1 s block, the nearer
+    assert [r.segment_s for r in run.results if r.path == str(dynamic)] == [1.0, 3.0]
+    assert any(n.startswith("fixed (ONNX) was exported for one input shape") for n in run.notes)
+    assert not any("entered 2 times" in n for n in run.notes)
+
+
+def test_a_fixed_shape_file_separates_a_song_at_its_own_segment(tmp_path):
+    import soundfile as sf
+
+    song = tmp_path / "song.wav"
+    noise = np.random.default_rng(0).standard_normal((44100 * 2, 2)).astype(np.float32) * 0.1
+    sf.write(str(song), noise, 44100)
+    fixed = contract_onnx(tmp_path / "fixed.onnx", fixed_frames=64)
+    run = benchmark_model([fixed], runs=1, warmup=0, memory=False, song=song, segments=(3.0,))
+    r = run.results[0]
+    assert r.x_realtime > 0 and r.throughput > 0
+    assert r.segment_s == pytest.approx(63 * 512 / 44100)
+
+
 def test_onnx_with_another_contract_is_refused_in_one_line(tmp_path):
     path = image_classifier_onnx(tmp_path / "classifier.onnx")
     with pytest.raises(UserError) as info:

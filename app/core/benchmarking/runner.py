@@ -182,6 +182,37 @@ def input_shape(opened: OpenedVariant, batch: int, segment_s: float) -> list[int
     return shape
 
 
+def fixed_segment_s(opened: OpenedVariant) -> Optional[float]:
+    """The one segment length (seconds) a fixed-shape file takes, or None."""
+    frames = opened.fixed_dims.get(3)
+    if frames is None:
+        return None
+    audio = opened.backend.audio
+    return (frames - 1) * audio.hop_length / audio.sample_rate
+
+
+def segment_text(seconds: float, fixed: bool = False) -> str:
+    return f"{seconds:.3g} s" if fixed else f"{seconds:g} s"
+
+
+def fixed_shape_note(opened: OpenedVariant, label: str, settings: BenchmarkSettings,
+                     segments: Sequence[float]) -> Optional[str]:
+    """Said once when a fixed-shape file cannot follow the segment or batch settings."""
+    seconds = fixed_segment_s(opened)
+    batch = opened.fixed_dims.get(0)
+    if seconds is None and batch is None:
+        return None
+    off_segment = seconds is not None and any(abs(s - seconds) > 0.01 for s in segments)
+    off_batch = batch is not None and batch != settings.batch
+    if not (off_segment or off_batch):
+        return None
+    takes = [f"batch {batch}"] if batch is not None else []
+    if seconds is not None:
+        takes.append(f"{segment_text(seconds, True)} segments")
+    return (f"{label} was exported for one input shape ({', '.join(takes)}): it is timed at "
+            f"that shape whatever the segment and batch settings")
+
+
 def unique_labels(opened: Sequence[OpenedVariant]) -> list[str]:
     """The backends' names, told apart by file name, or "#2" for the same file twice."""
     names = [o.backend.name for o in opened]
@@ -224,12 +255,14 @@ class _Block:
         self.opened, self.labels = list(opened), list(labels)
         self.threads, self.segment, self.settings = threads, segment, settings
         self.out_dir = out_dir
+        # a fixed-shape file runs its one segment length, whatever ``segment`` says
+        self.segments = [fixed_segment_s(o) or segment for o in opened]
         self.shapes = [input_shape(o, settings.batch, segment) for o in opened]
         cache: dict[tuple, np.ndarray] = {}
         self.inputs = [cache.setdefault(tuple(s), test_input(s, settings.seed)) for s in self.shapes]
         self.times: list[list[float]] = [[] for _ in opened]
         self.song_seconds: Optional[float] = None
-        self.song_segments = 0
+        self.song_segments: dict[int, int] = {}
 
     def run_once(self, i: int, cancel: CancelToken) -> float:
         backend = self.opened[i].backend
@@ -239,15 +272,16 @@ class _Block:
             backend.run(self.inputs[i])
             backend.synchronize()       # and what it queued is (run returns host arrays)
             return time.perf_counter() - start
-        options = SeparationOptions(segment=self.segment)
+        options = SeparationOptions(segment=self.segments[i])
         start = time.perf_counter()
         result = separate_file(self.settings.song, backend, self.out_dir / f"v{i}", options,
                                overwrite=True, cancel=cancel)
         elapsed = time.perf_counter() - start
         if self.song_seconds is None:
             self.song_seconds = result.duration_s
+        if i not in self.song_segments:
             samples = int(round(result.duration_s * backend.audio.sample_rate))
-            self.song_segments = OverlapAdd(backend, options).segments_for(samples)
+            self.song_segments[i] = OverlapAdd(backend, options).segments_for(samples)
         return elapsed
 
     def result(self, i: int, label: str) -> VariantResult:
@@ -255,17 +289,15 @@ class _Block:
         backend, stats = o.backend, latency_stats(self.times[i])
         p50_s = stats.p50 / 1000.0
         if self.settings.song is None:
-            audio = backend.audio
-            seconds = shape[0] * (self.segment if 3 not in o.fixed_dims
-                                  else (shape[3] - 1) * audio.hop_length / audio.sample_rate)
+            seconds = shape[0] * self.segments[i]
             segments = shape[0]
         else:
-            seconds, segments = self.song_seconds or 0.0, self.song_segments
+            seconds, segments = self.song_seconds or 0.0, self.song_segments.get(i, 0)
         return VariantResult(
             label=label, name=backend.name, kind=backend.kind, precision=backend.precision,
             provider=backend.provider, path=str(backend.path) if backend.path else None,
             file_size=backend.file_size, threads=self.threads, batch=shape[0],
-            segment_s=self.segment, input_shape=shape, mode=self.settings.mode,
+            segment_s=self.segments[i], input_shape=shape, mode=self.settings.mode,
             load_seconds=o.load_seconds, latency=stats,
             samples_ms=[t * 1000.0 for t in self.times[i]],
             throughput=segments / p50_s if p50_s > 0 else 0.0,
@@ -461,13 +493,26 @@ def _run_threads(items, threads: int, settings: BenchmarkSettings, tmp: Path,
             notes.extend(n for n in o.notes if n not in notes)
         base_labels = unique_labels(opened)
         segments = settings.segments or (opened[0].backend.audio.segment_seconds,)
-        for segment in segments:
-            labels = [f"{b} · {threads} thr · {segment:g} s" if sweep else b for b in base_labels]
-            block = _Block(opened, labels, threads, segment, settings, tmp)
+        for o, label in zip(opened, base_labels):
+            note = fixed_shape_note(o, label, settings, segments)
+            if note and note not in notes:
+                notes.append(note)
+        # a fixed-shape file runs in one block only: the one nearest its own segment length
+        home = {i: min(range(len(segments)), key=lambda k: abs(segments[k] - fixed_segment_s(o)))
+                for i, o in enumerate(opened) if fixed_segment_s(o) is not None}
+        for k, segment in enumerate(segments):
+            chosen = [i for i in range(len(opened)) if home.get(i, k) == k]
+            if not chosen:
+                continue
+            here = [opened[i] for i in chosen]
+            labels = [f"{base_labels[i]} · {threads} thr · "
+                      + segment_text(fixed_segment_s(opened[i]) or segment, i in home)
+                      if sweep else base_labels[i] for i in chosen]
+            block = _Block(here, labels, threads, segment, settings, tmp)
             _time_block(block, machine, len(results), order, step, cancel, on_sample)
             block_results = [block.result(i, label) for i, label in enumerate(labels)]
-            for r, rss in zip(block_results, load_rss):
-                r.load_rss_bytes = rss
+            for r, i in zip(block_results, chosen):
+                r.load_rss_bytes = load_rss[i]
             _extras(block, block_results, step, cancel)
             results.extend(block_results)
     finally:
