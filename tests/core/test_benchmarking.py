@@ -168,7 +168,10 @@ def test_a_fixed_length_onnx_is_fed_its_own_frames(tmp_path):
 def test_a_fixed_shape_file_in_a_segment_sweep_runs_once_at_its_own_length(tmp_path):
     fixed = contract_onnx(tmp_path / "fixed.onnx", fixed_frames=64)      # 63 hops: 0.73 s
     dynamic = contract_onnx(tmp_path / "dynamic.onnx")
-    run = benchmark_model([fixed, dynamic], runs=2, warmup=0, memory=False, segments=(1.0, 3.0))
+    seen = []
+    run = benchmark_model([fixed, dynamic], runs=2, warmup=0, memory=False, segments=(1.0, 3.0),
+                          progress=lambda fraction, message: seen.append(fraction))
+    assert seen == sorted(seen) and seen[-2] > 0.9 and seen[-1] == 1.0   # no jump at the end
     labels = [r.label for r in run.results]
     assert len(labels) == len(set(labels)) == 3           # the fixed file is not timed twice
     fixed_rows = [r for r in run.results if r.path == str(fixed)]
