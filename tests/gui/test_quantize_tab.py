@@ -73,6 +73,17 @@ def test_static_int8_of_the_demo_model_draws_sensitivity_and_joins_the_separate_
     assert tab.results.table.rowCount() == 2
     assert tab.results.cell(0, "variant") == "ONNX FP32"
     assert float(tab.results.cell(1, "× smaller")) > 2.5
+    # on a laptop screen the SDR change per stem is in sight without scrolling sideways,
+    # and a long variant name is shortened, whole in its tooltip
+    table = tab.results.table
+    header = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    for column in ("× FP32 speed", "Δ vocals", "Δ accompaniment"):
+        j = header.index(column)
+        assert table.columnViewportPosition(j) + table.columnWidth(j) <= table.viewport().width()
+    assert table.columnWidth(0) <= tab.results.NAME_WIDTH
+    assert table.item(1, 0).toolTip() == table.item(1, 0).text() == f"INT8 static · {out.name}"
+    assert float(tab.results.cell(1, "Δ vocals")) == pytest.approx(
+        result.quantized.sdr_delta["vocals"], abs=0.006)
     assert len(tab.results.chart.heights["sdr:vocals"]) == 2
     # the variant is in the workspace and the Separate tab lists it
     variant = tab.variant

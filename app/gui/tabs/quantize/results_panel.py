@@ -78,7 +78,9 @@ class ComparisonChart(pg.GraphicsLayoutWidget):
 class ResultsPanel(ChartSlot):
     """``add_result(result)`` appends a variant; rows: FP32 first, then each result."""
 
-    COLUMNS = ["variant", "size", "× smaller", "ms/segment", "× FP32 speed", "mask SNR dB"]
+    # what quantizing gains and what it costs first (size, speed, SDR change per stem), so
+    # they are in sight beside the sensitivity chart; the raw figures after them
+    NAME_WIDTH = 230        # px; longer names are elided in the middle, whole in the tooltip
 
     def __init__(self, parent: Optional[QWidget] = None):
         table, chart = QTableWidget(), ComparisonChart()
@@ -115,28 +117,43 @@ class ResultsPanel(ChartSlot):
     def _fill(self) -> None:
         rows = self.rows()
         sources = list(rows[0].sdr)
-        header = self.COLUMNS + [f"SDR {s}" for s in sources] + [f"Δ {s}" for s in sources] \
-            + ["kept FP32"]
+        header = (["variant", "size", "× smaller", "× FP32 speed"]
+                  + [f"Δ {s}" for s in sources] + ["ms/segment", "mask SNR dB"]
+                  + [f"SDR {s}" for s in sources] + ["kept FP32"])
+        tips = {"× FP32 speed": "FP32 latency over this variant's (above 1: faster)",
+                "mask SNR dB": "Lowest SNR of this variant's masks against FP32's"}
+        tips.update({f"Δ {s}": f"SDR change of the {s} stem against FP32, dB (negative: worse)"
+                     for s in sources})
+        tips.update({f"SDR {s}": f"Median SDR of the {s} stem against the true stems, dB"
+                     for s in sources})
         self.table.setColumnCount(len(header))
         self.table.setHorizontalHeaderLabels(header)
+        for j, name in enumerate(header):
+            self.table.horizontalHeaderItem(j).setToolTip(tips.get(name, ""))
         self.table.setRowCount(len(rows))
         fp32 = rows[0]
         for i, f in enumerate(rows):
             ratio = fp32.file_size / f.file_size if f.file_size and fp32.file_size else None
             speed = fp32.latency_ms / f.latency_ms if f.latency_ms and fp32.latency_ms else None
             cells = [f.name, human_bytes(f.file_size) if f.file_size else "–",
-                     f"{ratio:.2f}" if ratio else "–",
-                     f"{f.latency_ms:.1f}" if f.latency_ms else "–",
-                     f"{speed:.2f}" if speed else "–", _db(f.mask_snr_db)]
-            cells += [_db(f.sdr.get(s)) for s in sources]
+                     f"{ratio:.2f}" if ratio else "–", f"{speed:.2f}" if speed else "–"]
             cells += [_db(f.sdr_delta.get(s), True) for s in sources]
+            cells += [f"{f.latency_ms:.1f}" if f.latency_ms else "–", _db(f.mask_snr_db)]
+            cells += [_db(f.sdr.get(s)) for s in sources]
             cells += [", ".join(f.fp32_layers) or "none"]
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                else:
+                    item.setToolTip(text)
                 self.table.setItem(i, j, item)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.resizeColumnToContents(0)
+        self.table.setColumnWidth(0, min(self.table.columnWidth(0), self.NAME_WIDTH))
         self.chart.show_rows(rows, sources)
         self.setCurrentWidget(self.content)
 
