@@ -98,6 +98,33 @@ def _quiet_stdout() -> None:
         pass
 
 
+RANK_ZERO_GRACE_S = 3.0
+
+
+def _let_rank_zero_speak() -> None:
+    """Stay up a moment before failing, so that torchrun, which stops the whole job when one
+    process ends, does not stop rank 0 before it has printed the message; torchrun's SIGTERM
+    then ends this process silently."""
+    if not threading_is_main():
+        return
+    import time
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(2))
+    time.sleep(RANK_ZERO_GRACE_S)
+
+
+def torchrun_rank() -> Optional[int]:
+    """This process's rank in a torchrun job of several processes; None outside one (read
+    from torchrun's environment, without importing PyTorch)."""
+    env = os.environ
+    if not all(k in env for k in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")):
+        return None
+    try:
+        return int(env["RANK"]) if int(env.get("WORLD_SIZE", "1")) > 1 else None
+    except ValueError:
+        return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = signal.signal(signal.SIGTERM, _terminate) if threading_is_main() else None
@@ -118,6 +145,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.flush()        # a closed stdout fails here, inside the handlers below
         return status
     except UserError as exc:
+        rank = torchrun_rank()
+        if rank:
+            # Another process of a torchrun job: rank 0 meets the same check with the same
+            # arguments and files, and says it once; only a failure of this process's own
+            # (its GPU) is said here too.
+            if getattr(exc, "rank_specific", False):
+                print(f"error (rank {rank}): {exc}", file=sys.stderr)
+            else:
+                _let_rank_zero_speak()
+            return 2
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Cancelled):

@@ -188,3 +188,33 @@ def test_two_processes_with_gradient_checkpointing_equal_one(data, tmp_path, tin
     single = train(options(data, tmp_path / "one", tiny_config, batch_size=2, **kw))
     torchrun(2, options(data, tmp_path / "ddp", tiny_config, batch_size=1, **kw), tmp_path)
     assert_same_weights(weights(tmp_path / "ddp" / LAST_NAME), weights(single.last_model))
+
+
+def test_a_refusal_under_torchrun_is_said_once_not_once_per_process(tmp_path):
+    """Every process meets the same check with the same arguments; rank 0 speaks for them."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    missing = tmp_path / "no-such-songs"
+    proc = subprocess.run([*TORCHRUN, "2", "-m", "app", "train", "--data", str(missing),
+                           "--out", str(tmp_path / "run")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=280)
+    assert proc.returncode != 0
+    said = [line for line in proc.stderr.splitlines() if str(missing) in line]
+    assert said == [f"error: {missing}: does not exist"], proc.stderr[-2000:]
+
+
+def test_only_a_process_of_a_torchrun_job_has_a_rank(monkeypatch):
+    from app.cli import torchrun_rank
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert torchrun_rank() is None
+    monkeypatch.setenv("RANK", "1")
+    assert torchrun_rank() is None                   # RANK alone is not torchrun
+    for name, value in (("LOCAL_RANK", "1"), ("MASTER_ADDR", "127.0.0.1"),
+                        ("MASTER_PORT", "29500"), ("WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    assert torchrun_rank() == 1
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert torchrun_rank() is None

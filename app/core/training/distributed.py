@@ -255,7 +255,11 @@ def process_device(spec: str, info: Optional[DistributedInfo]) -> torch.device:
                         hint="Pass --device cpu, or train in one process on MPS.")
     if text == "cpu" or (text == "auto" and cuda_count() == 0):
         return torch.device("cpu")
-    device = resolve_device(f"cuda:{info.local_rank}")
+    try:
+        device = resolve_device(f"cuda:{info.local_rank}")
+    except UserError as exc:
+        exc.rank_specific = True        # the other processes may have their GPU
+        raise
     torch.cuda.set_device(device)
     return device
 
