@@ -145,7 +145,7 @@ def test_a_fixed_export_runs_its_one_shape_and_names_the_file_for_any_other(tmp_
         with pytest.raises(UserError) as err:
             backend.run(np.zeros(wrong, np.float32))
         text = str(err.value)
-        assert path.name in text and f"{FRAMES} frames" in text and "without --fixed" in text
+        assert path.name in text and f"{FRAMES} frames" in text and "without --fixed" in text and "any length" in text
 
 
 def test_separation_with_a_fixed_export_uses_its_segment_and_refuses_another(tmp_path):

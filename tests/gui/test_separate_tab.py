@@ -293,3 +293,32 @@ def test_loading_another_model_clears_the_old_stems_and_an_untrained_one_is_flag
     assert not old_run.exists()                                  # its stems are gone
     assert not tab.untrained_note.isVisible()
     assert tab.form.separate_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_an_export_for_one_fixed_segment_separates_at_its_own_length(
+        qtbot, loaded, song, tiny_checkpoint, tmp_path, wait_job):
+    """A file exported with ``--fixed --frames 40`` (0.45 s) takes that segment when the
+    segment setting is left at the model's; a length the user chose is refused by name."""
+    from app.core.checkpoint import load_bundle
+    from app.core.export import ExportOptions, export_bundle
+
+    window = loaded
+    path = export_bundle(load_bundle(tiny_checkpoint), tmp_path / "tiny-fixed.onnx",
+                         ExportOptions(frames=40, fixed_shapes=True, verify_frames=(40,)),
+                         threads=1).path
+    window.workspace.add_variant(Variant("ONNX FP32 fixed", "onnx", path))
+    tab = open_song(qtbot, window, song(tmp_path / "song.wav", 1.5), wait_job)
+    qtbot.waitUntil(lambda: tab.form.variant_combo.count() == 2, timeout=2000)
+    tab.form.variant_combo.setCurrentIndex(1)
+    assert tab.form.segment_spin.value() == pytest.approx(3.0)      # the model's, untouched
+    tab.separate()
+    job = wait_job(tab.separate_job, timeout=60_000)
+    assert job.state is JobState.DONE, job.message
+    assert set(tab.view.stems) == {"vocals", "accompaniment"}
+    tab.form.segment_spin.setValue(2.0)
+    tab.separate()
+    job = wait_job(tab.separate_job, timeout=60_000)
+    assert job.state is JobState.FAILED
+    assert "tiny-fixed.onnx" in job.message and "0.45 s" in job.message
+    assert tab.form.separate_button.isEnabled()                       # the app stays usable

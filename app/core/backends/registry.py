@@ -73,7 +73,8 @@ class Backend(ABC):
         takes = []
         if 0 in self.fixed_dims:
             takes.append(f"batch {self.fixed_dims[0]}")
-        hint = "Export the checkpoint without --fixed for other lengths and batch sizes"
+        hint = ("For other lengths and batch sizes export the checkpoint with dynamic axes "
+                "(without --fixed; in the Export tab, Input: any length)")
         if 3 in self.fixed_dims:
             seconds = (self.fixed_dims[3] - 1) * self.audio.hop_length / self.audio.sample_rate
             takes.append(f"{self.fixed_dims[3]} frames = {seconds:.2f} s")

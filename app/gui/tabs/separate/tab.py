@@ -10,6 +10,8 @@ keeps the song, the separation and the jobs.
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 from pathlib import Path
 from typing import Any, Optional
@@ -234,6 +236,11 @@ class SeparateTab(SingleJobTab):
         self._runs += 1
         run_dir = self.ctx.window.cache_dir("separate") / f"run-{self._runs:03d}"
         options = self.options()
+        bundle = self.ctx.workspace.bundle
+        if bundle is not None and abs(options.segment - bundle.audio.segment_seconds) < 0.006:
+            # left at the model's own: each file's own then, which for an export made for one
+            # fixed segment length is that length (another one would be refused)
+            options = dataclasses.replace(options, segment=None)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         self.job = self.ctx.jobs.run(
