@@ -177,3 +177,26 @@ def test_a_fixed_export_quantizes_and_is_checked_at_its_one_shape(tmp_path):
     assert session.get_inputs()[0].shape == [1, 2, AUDIO.n_bins, FRAMES]
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["fixed_shape"] == f"1x2x{AUDIO.n_bins}x{FRAMES}"
+
+
+def test_a_fixed_shape_in_the_metadata_is_read_with_care():
+    """The ``fixed_shape`` a file declares sets its segment; malformed or impossible values
+    (a hostile file) give the default or a message naming the file, never a traceback."""
+    import json
+
+    from app.core.artifacts import audio_config_from, fixed_shape_from
+    from app.core.config import AudioConfig
+    from app.core.jobs import UserError
+
+    meta = {"audio_config": json.dumps(AudioConfig().to_dict())}
+    assert fixed_shape_from(meta) is None and audio_config_from(meta, "a.onnx").segment_seconds == 3.0
+    meta["fixed_shape"] = "1x2x1025x87"
+    assert fixed_shape_from(meta) == (1, 2, 1025, 87)
+    assert audio_config_from(meta, "a.onnx").segment_frames == 87
+    for junk in ("garbage", "1x2x1025", "1x2x1025x-5", "1x2x1025x99999999999"):
+        meta["fixed_shape"] = junk
+        assert fixed_shape_from(meta) is None
+        assert audio_config_from(meta, "a.onnx").segment_seconds == 3.0
+    meta["fixed_shape"] = "1x2x1025x1000000"          # 11,610 s: beyond any segment
+    with pytest.raises(UserError, match=r"evil\.onnx: has a fixed input of 1000000 frames"):
+        audio_config_from(meta, "evil.onnx")
