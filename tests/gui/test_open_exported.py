@@ -59,3 +59,26 @@ def test_a_foreign_torchscript_file_asks_before_it_runs(qtbot, window, wait_job,
     assert asked and "TorchScript" in asked[0] and "trust" in asked[0]
     assert not window.workspace.has_model
     assert "did not choose to trust" in window.dock.log_text()
+
+
+@pytest.mark.slow
+def test_a_fixed_shape_export_opened_as_the_model_separates_at_its_length(
+        qtbot, window, wait_job, song, tmp_path):
+    """Exported with ``--fixed --frames 40``: its segment box shows its one length (0.45 s,
+    the box's 0.5 s at the least) and separation uses that length."""
+    from app.core.export import ExportOptions, export_bundle
+
+    bundle, _ = exported("onnx")
+    path = export_bundle(bundle, tmp_path / "mine-fixed.onnx",
+                         ExportOptions(frames=40, fixed_shapes=True, verify_frames=(40,)),
+                         threads=1).path
+    job = wait_job(window.open_checkpoint(path))
+    assert job.state is JobState.DONE, job.message
+    separate = window.tab("Separate")
+    assert separate.model_segment() == pytest.approx(39 * 512 / 44100)
+    assert separate.form.segment_spin.value() == pytest.approx(0.5)   # as near as it goes
+    window.open_audio(song(tmp_path / "song.wav", 1.5))
+    wait_job(separate.read_job)
+    separate.separate()
+    done = wait_job(separate.separate_job)
+    assert done.state is JobState.DONE, done.message

@@ -20,9 +20,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QVBoxLayout, QWidget
 
+from ....core.artifacts import audio_config_from
 from ....core.audio import TrackDisplay
 from ....core.evaluation import quality_summary
-from ....core.jobs import format_seconds
+from ....core.jobs import UserError, format_seconds
 from ....core.separation import SeparationOptions
 from ...jobs import Job, describe_error
 from ...playback import Playback
@@ -148,10 +149,32 @@ class SeparateTab(SingleJobTab):
         if event in ("bundle", "variant", "variant-updated"):
             self._fill_variants()
 
+    def model_segment(self) -> Optional[float]:
+        """The loaded model's own segment (seconds): a checkpoint's training segment, or what
+        an opened export says (for a fixed-shape file, its one length)."""
+        ws = self.ctx.workspace
+        if ws.bundle is not None:
+            return ws.bundle.audio.segment_seconds
+        if ws.artifact is not None:
+            try:
+                return audio_config_from(ws.artifact.metadata, ws.artifact.path).segment_seconds
+            except UserError:
+                return None
+        return None
+
+    def _segment_untouched(self) -> bool:
+        """The segment box still shows the model's own segment (as the box can show it)."""
+        own, spin = self.model_segment(), self.form.segment_spin
+        if own is None:
+            return False
+        shown = min(max(round(own, spin.decimals()), spin.minimum()), spin.maximum())
+        return abs(spin.value() - shown) < 10 ** -spin.decimals() / 2
+
     def _model_changed(self) -> None:
         bundle = self.ctx.workspace.bundle
-        if bundle is not None:
-            self.form.segment_spin.setValue(bundle.audio.segment_seconds)
+        own = self.model_segment()
+        if own is not None:
+            self.form.segment_spin.setValue(own)
         if self.separating:
             self.cancel()
         if self.view is not None:
@@ -236,8 +259,7 @@ class SeparateTab(SingleJobTab):
         self._runs += 1
         run_dir = self.ctx.window.cache_dir("separate") / f"run-{self._runs:03d}"
         options = self.options()
-        bundle = self.ctx.workspace.bundle
-        if bundle is not None and abs(options.segment - bundle.audio.segment_seconds) < 0.006:
+        if self._segment_untouched():
             # left at the model's own: each file's own then, which for an export made for one
             # fixed segment length is that length (another one would be refused)
             options = dataclasses.replace(options, segment=None)
