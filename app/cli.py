@@ -114,15 +114,14 @@ def _let_rank_zero_speak() -> None:
 
 
 def torchrun_rank() -> Optional[int]:
-    """This process's rank in a torchrun job of several processes; None outside one (read
-    from torchrun's environment, without importing PyTorch)."""
-    env = os.environ
-    if not all(k in env for k in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")):
-        return None
+    """This process's rank in a torchrun job of several processes; None outside one."""
+    from .core.torchrun import detect_distributed
+
     try:
-        return int(env["RANK"]) if int(env.get("WORLD_SIZE", "1")) > 1 else None
-    except ValueError:
+        info = detect_distributed()
+    except UserError:
         return None
+    return None if info is None else info.rank
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

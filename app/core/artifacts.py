@@ -68,8 +68,7 @@ def audio_config_from(meta: Mapping[str, str], path: Path | str) -> AudioConfig:
     fixed = fixed_shape_from(meta)
     if fixed is not None and fixed[3] != audio.segment_frames and fixed[3] > 1:
         try:
-            audio = dataclasses.replace(
-                audio, segment_seconds=(fixed[3] - 1) * audio.hop_length / audio.sample_rate)
+            audio = dataclasses.replace(audio, segment_seconds=audio.seconds_for(fixed[3]))
         except UserError as exc:       # a fixed length no segment may have
             raise UserError(f"has a fixed input of {fixed[3]} frames: {exc.message}",
                             path) from None

@@ -95,6 +95,11 @@ class AudioConfig:
         """Number of STFT frames (centered) for a signal of ``samples`` samples."""
         return 1 + samples // self.hop_length
 
+    def seconds_for(self, frames: int) -> float:
+        """The audio a run of ``frames`` STFT frames spans (the inverse of :meth:`frames_for`
+        for a whole number of hops)."""
+        return (frames - 1) * self.hop_length / self.sample_rate
+
     @property
     def segment_frames(self) -> int:
         return self.frames_for(self.segment_samples)

@@ -76,7 +76,7 @@ class Backend(ABC):
         hint = ("For other lengths and batch sizes export the checkpoint with dynamic axes "
                 "(without --fixed; in the Export tab, Input: any length)")
         if 3 in self.fixed_dims:
-            seconds = (self.fixed_dims[3] - 1) * self.audio.hop_length / self.audio.sample_rate
+            seconds = self.audio.seconds_for(self.fixed_dims[3])
             takes.append(f"{self.fixed_dims[3]} frames = {seconds:.2f} s")
             hint += f", or keep the segment at {seconds:.2f} s"
         got = " x ".join(str(n) for n in shape)

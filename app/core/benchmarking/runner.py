@@ -185,10 +185,7 @@ def input_shape(opened: OpenedVariant, batch: int, segment_s: float) -> list[int
 def fixed_segment_s(opened: OpenedVariant) -> Optional[float]:
     """The one segment length (seconds) a fixed-shape file takes, or None."""
     frames = opened.fixed_dims.get(3)
-    if frames is None:
-        return None
-    audio = opened.backend.audio
-    return (frames - 1) * audio.hop_length / audio.sample_rate
+    return None if frames is None else opened.backend.audio.seconds_for(frames)
 
 
 def segment_text(seconds: float, fixed: bool = False) -> str:
@@ -476,8 +473,6 @@ def benchmark_model(variants: Any, settings: Optional[BenchmarkSettings] = None,
         nonlocal total
         total = max(done + 1, total - blocks * per_block)
 
-    step.skip = skip        # type: ignore[attr-defined]
-
     results: list[VariantResult] = []
     order: list[str] = []
     notes: list[str] = []
@@ -485,7 +480,7 @@ def benchmark_model(variants: Any, settings: Optional[BenchmarkSettings] = None,
         for threads in settings.thread_counts:
             with _torch_threads(threads):
                 _run_threads(items, threads, settings, Path(tmp), machine, results, order,
-                             notes, step, cancel, on_sample, sweep=n_blocks > 1)
+                             notes, step, skip, cancel, on_sample, sweep=n_blocks > 1)
     machine.judge_load(max(settings.thread_counts))
     add_speedups(results)
     notes.extend(precision_notes(results))
@@ -496,7 +491,8 @@ def benchmark_model(variants: Any, settings: Optional[BenchmarkSettings] = None,
 
 def _run_threads(items, threads: int, settings: BenchmarkSettings, tmp: Path,
                  machine: MachineInfo, results: list, order: list, notes: list,
-                 step, cancel: CancelToken, on_sample, sweep: bool) -> None:
+                 step, skip: Callable[[int], None], cancel: CancelToken, on_sample,
+                 sweep: bool) -> None:
     opened, load_rss = _open_all(items, threads, step, cancel)
     try:
         for o in opened:
@@ -510,8 +506,7 @@ def _run_threads(items, threads: int, settings: BenchmarkSettings, tmp: Path,
         # a fixed-shape file runs in one block only: the one nearest its own segment length
         home = {i: min(range(len(segments)), key=lambda k: abs(segments[k] - fixed_segment_s(o)))
                 for i, o in enumerate(opened) if fixed_segment_s(o) is not None}
-        if hasattr(step, "skip"):
-            step.skip(len(home) * (len(segments) - 1))
+        skip(len(home) * (len(segments) - 1))
         for k, segment in enumerate(segments):
             chosen = [i for i in range(len(opened)) if home.get(i, k) == k]
             if not chosen:

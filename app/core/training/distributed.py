@@ -22,57 +22,22 @@ import os
 import socket
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
+from typing import Iterator, Optional
 
 import torch
 from torch import nn
 
 from ..jobs import UserError
+from ..torchrun import TORCHRUN_VARIABLES, DistributedInfo, detect_distributed  # noqa: F401
 
 LOCK_NAME = "train.lock"
-TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 # How long ranks wait for each other (rank 0 validating, saving): generous, validation of a
 # large set can take a while.
 TIMEOUT = _dt.timedelta(hours=2)
 
 
-# ----------------------------------------------------------------------------- detection
-
-@dataclass(frozen=True)
-class DistributedInfo:
-    """This process's place in a torchrun job."""
-
-    rank: int
-    local_rank: int
-    world_size: int
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def detect_distributed(environ: Mapping[str, str] = os.environ) -> Optional[DistributedInfo]:
-    """The torchrun job this process belongs to, or None for a single-process run.
-
-    Only torchrun's full environment counts: ``WORLD_SIZE`` > 1 with ``RANK``, ``LOCAL_RANK``,
-    ``MASTER_ADDR`` and ``MASTER_PORT`` set. Anything less (a stray ``WORLD_SIZE``, a copy of
-    the trainer started by hand) is a single-process run."""
-    try:
-        world = int(environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        return None
-    if world <= 1 or any(not environ.get(name) for name in TORCHRUN_VARIABLES):
-        return None
-    try:
-        rank, local_rank = int(environ["RANK"]), int(environ["LOCAL_RANK"])
-    except ValueError:
-        return None
-    if not 0 <= rank < world or local_rank < 0:
-        raise UserError(f"torchrun's RANK {rank} does not fit its WORLD_SIZE {world}")
-    return DistributedInfo(rank, local_rank, world)
-
+# ----------------------------------------------------------------------------- process group
 
 def backend_for(device: torch.device) -> str:
     """NCCL between GPUs, gloo between CPU processes."""
