@@ -31,8 +31,9 @@ validates, logs and writes files while the others wait for it.
 
 This module holds the trainer (:class:`Trainer`, :func:`train`); every name other code
 imports from it stays importable here. The parts live beside it: :mod:`.results` (what a run
-reports), :mod:`.runfiles` (the log, CPU copies for the checkpoint), :mod:`.validation`
-(the SDR measured after every epoch),
+reports), :mod:`.runfiles` (the log, CPU copies for the checkpoint), :mod:`.state` (what
+``checkpoint.pt`` holds and how a resumed run takes it back), :mod:`.validation` (the SDR
+measured after every epoch),
 :mod:`.distributed` (torchrun, collectives between ranks, the world-size check),
 :mod:`app.core.training.options` (file names, :class:`TrainOptions`, the training config,
 reading a saved run), :mod:`app.core.training.step` (schedule, loss, one optimizer step, RNG
@@ -63,16 +64,16 @@ from ..memory import enable_gradient_checkpointing
 from ..model import build_model, count_parameters
 from ..model.waveform import PRECISIONS, autocast_dtype, separate_waveforms, waveform_l1
 from .data import TrainingSegments, ValidationSegments
-from .distributed import (DistributedInfo, RunLock, all_reduce_values, check_world_size,
-                          distributed_session, process_device, rank0_flag, rank0_value,
-                          sync_batch_norm)
+from .distributed import (DistributedInfo, RunLock, all_reduce_values, distributed_session,
+                          process_device, rank0_flag, rank0_value, sync_batch_norm)
 from .options import (BEST_NAME, CHECKPOINT_NAME, CONFIG_NAME, LAST_NAME, LOG_NAME, OPTIONS_NAME,
                       RESUME_OVERRIDES, STATE_FORMAT, STATE_VERSION, TrainOptions,
-                      apply_training_config, option_differences, read_state, saved_options)
+                      apply_training_config, read_state, saved_options)
 from .results import EpochRecord, TrainResult
 from .validation import validation_sdr
-from .runfiles import append_log, on_cpu, trim_log
+from .runfiles import append_log, trim_log
 from .runtime import BatchLoader, ThreadTuner
+from .state import restore_state, trainer_state
 from .step import lr_at, optimizer_step, rng_state, set_rng_state
 
 __all__ = [
@@ -236,24 +237,7 @@ class Trainer:
     # -- state
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "format": STATE_FORMAT, "version": STATE_VERSION,
-            "options": self.options.to_dict(),
-            "model_config": self.model_config.to_dict(),
-            "audio_config": self.audio.to_dict(),
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": on_cpu(self.optimizer.state_dict()),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "step": self.step,
-            "loss_sum": self.loss_sum, "loss_count": self.loss_count,
-            "best_score": self.best_score, "best_sdr": self.best_sdr, "best_step": self.best_step,
-            "history": [dataclasses.asdict(h) for h in self.history],
-            "elapsed_s": self.elapsed_before + self._session_elapsed(),
-            "valid_time_s": self.valid_time,
-            "rng": rng_state(),
-            "world_size": self.world_size,
-            "device": describe_device(self.device).name,
-        }
+        return trainer_state(self)
 
     def save_state(self) -> Path:
         """Write ``checkpoint.pt`` (rank 0 only: every rank holds the same weights)."""
@@ -265,29 +249,7 @@ class Trainer:
         return self.checkpoint_path
 
     def _load_state(self) -> None:
-        state = read_state(self.checkpoint_path)
-        check_world_size(int(state.get("world_size", 1)), self.world_size,
-                         self.checkpoint_path)
-        saved = TrainOptions.from_dict(state["options"])
-        diff = option_differences(self.options, saved)
-        if diff:
-            raise UserError("cannot resume with other settings: " + "; ".join(diff),
-                            self.checkpoint_path,
-                            "Resume with the saved settings (only epochs, max minutes and "
-                            "threads may change), or start a new run in another folder.")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.loss_sum, self.loss_count = float(state["loss_sum"]), int(state["loss_count"])
-        self.best_score = float(state["best_score"])
-        self.best_sdr = dict(state["best_sdr"])
-        self.best_step = int(state["best_step"])
-        self.history = [EpochRecord(**h) for h in state["history"]]
-        self.elapsed_before = float(state["elapsed_s"])
-        self.valid_time = float(state.get("valid_time_s", 0.0))
-        set_rng_state(state["rng"])
+        restore_state(self, read_state(self.checkpoint_path))
         if self.is_main:
             trim_log(self.log_path, self.step)
         self._write_options()
